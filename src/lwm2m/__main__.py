@@ -1,0 +1,3 @@
+from lwm2m.cli.main import main
+
+raise SystemExit(main())
