@@ -30,3 +30,42 @@ class UnsupportedFormat(Lwm2mError):
 
 class ModelError(Lwm2mError, ValueError):
     """A path, value or definition breaks the data model's rules (ranges, types, ids)."""
+
+
+class OperationError(Lwm2mError):
+    """A device-management operation failed; ``code`` is the CoAP response code to send.
+
+    The client engine raises these from the object store; the endpoint turns
+    them into the response (LwM2M Core TS 6.x: 4.00, 4.01, 4.04, 4.05 …).
+    """
+
+    code: int = 0x80  # 4.00
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        if code is not None:
+            self.code = code
+        super().__init__(message)
+
+
+class BadRequest(OperationError):
+    code = 0x80  # 4.00
+
+
+class Unauthorized(OperationError):
+    code = 0x81  # 4.01
+
+
+class NotFound(OperationError):
+    code = 0x84  # 4.04
+
+
+class MethodNotAllowed(OperationError):
+    code = 0x85  # 4.05
+
+
+class NotAcceptable(OperationError):
+    code = 0x86  # 4.06
+
+
+class UnsupportedContentFormat(OperationError):
+    code = 0x8F  # 4.15

@@ -1,0 +1,614 @@
+"""The client's object store: object instances and resource values, typed by definitions.
+
+Theory of operation
+-------------------
+The store holds, per object id, its instances; per instance, its resources.
+A single resource holds a value, a multiple resource a ``{instance id: value}``
+map. A value may be a callable that is read on demand (the seed's read
+callback / "a callable as a value").
+
+Two kinds of callers use it:
+
+* the application, through :meth:`set` / :meth:`get` with path strings as in
+  the seed's API (``"3/0/0"``). Application writes are checked against the
+  resource type and range but not against the operations: a read-only
+  resource stays settable by the application.
+* the server, through :meth:`read`, :meth:`write`, :meth:`execute`,
+  :meth:`create` and :meth:`delete`. These check operations (a read-only
+  resource refuses a server write with 4.05) and raise
+  :class:`~lwm2m.errors.OperationError` subclasses that carry the CoAP code.
+
+Every write-like operation is atomic (DESIGN principle 5): the whole payload
+is checked, including the application's validate callbacks, before anything
+changes. Changes are reported to listeners (the observe engine) as the list
+of leaf paths that changed.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from lwm2m.errors import (
+    BadRequest,
+    MethodNotAllowed,
+    ModelError,
+    NotFound,
+)
+from lwm2m.model import (
+    InstanceNode,
+    MultiResourceNode,
+    Node,
+    ObjectDef,
+    ObjectNode,
+    Operations,
+    Path,
+    Registry,
+    ResourceDef,
+    ResourceNode,
+    ResourceType,
+    Value,
+    default_registry,
+    guess_type,
+)
+
+Provider: TypeAlias = Callable[[], Value]
+Stored: TypeAlias = "Value | Provider"
+ChangeListener: TypeAlias = Callable[[list[Path]], None]
+ValidateCallback: TypeAlias = Callable[[Path, Value], "bool | None | Awaitable[bool | None]"]
+PostWriteCallback: TypeAlias = Callable[[Path, Value], "None | Awaitable[None]"]
+ExecuteCallback: TypeAlias = Callable[..., Any]
+InstanceCallback: TypeAlias = Callable[[Path], "None | Awaitable[None]"]
+
+
+async def call_maybe_async(func: Callable[..., Any], *args: Any) -> Any:
+    """Call a sync or async callback and return its result."""
+    result = func(*args)
+    if inspect.isawaitable(result):
+        return await result
+    return result
+
+
+def _resolve(stored: Stored) -> Value:
+    return stored() if callable(stored) else stored
+
+
+@dataclass(slots=True)
+class _Callbacks:
+    validate: dict[Path, ValidateCallback] = field(default_factory=dict)
+    post_write: dict[Path, PostWriteCallback] = field(default_factory=dict)
+    execute: dict[Path, ExecuteCallback] = field(default_factory=dict)
+    create: dict[int, InstanceCallback] = field(default_factory=dict)
+    delete: dict[int, InstanceCallback] = field(default_factory=dict)
+
+    def lookup(self, table: dict[Path, Any], path: Path) -> Any:
+        """The callback registered for ``path`` or, failing that, for its resource path."""
+        cb = table.get(path)
+        if cb is None and len(path) == 4:
+            cb = table.get(path.parent)
+        return cb
+
+
+# One pending change: (resource path, new single value or new instance map, or
+# _DELETE to drop the resource).
+_DELETE = object()
+
+
+class ObjectStore:
+    """Objects, instances and resource values of one client."""
+
+    def __init__(self, registry: Registry | None = None) -> None:
+        self.registry = registry if registry is not None else default_registry()
+        # object id -> instance id -> resource id -> stored value or {ri: stored}
+        self._data: dict[int, dict[int, dict[int, Stored | dict[int, Stored]]]] = {}
+        self.callbacks = _Callbacks()
+        self._listeners: list[ChangeListener] = []
+
+    # ------------------------------------------------------------------ defs
+    def object_def(self, object_id: int) -> ObjectDef:
+        odef = self.registry.get(object_id)
+        if odef is None:
+            raise NotFound(f"object {object_id} has no definition")
+        return odef
+
+    def resource_def(self, path: Path) -> ResourceDef:
+        rdef = self.object_def(path[0]).resources.get(path[2])
+        if rdef is None:
+            raise NotFound(f"{path}: resource {path[2]} is not defined for object {path[0]}")
+        return rdef
+
+    # -------------------------------------------------------------- listeners
+    def add_listener(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: ChangeListener) -> None:
+        self._listeners.remove(listener)
+
+    def _changed(self, paths: list[Path]) -> None:
+        if paths:
+            for listener in list(self._listeners):
+                listener(paths)
+
+    # ------------------------------------------------------------ structure
+    def add_object(self, object_id: int) -> None:
+        """Make an object present (it appears in the Register payload even without instances)."""
+        self.object_def(object_id)
+        self._data.setdefault(object_id, {})
+
+    def has_object(self, object_id: int) -> bool:
+        return object_id in self._data
+
+    def object_ids(self) -> list[int]:
+        return sorted(self._data)
+
+    def instance_ids(self, object_id: int) -> list[int]:
+        return sorted(self._data.get(object_id, {}))
+
+    def has_instance(self, object_id: int, instance_id: int) -> bool:
+        return instance_id in self._data.get(object_id, {})
+
+    def resource_ids(self, object_id: int, instance_id: int) -> list[int]:
+        return sorted(self._instance(Path(object_id, instance_id)))
+
+    def exists(self, path: Path) -> bool:
+        try:
+            self._locate(path)
+        except NotFound:
+            return False
+        return True
+
+    def free_instance_id(self, object_id: int) -> int:
+        used = self._data.get(object_id, {})
+        iid = 0
+        while iid in used:
+            iid += 1
+        if iid > 65534:
+            raise BadRequest(f"object {object_id} has no free instance id")
+        return iid
+
+    def _instance(self, path: Path) -> dict[int, Stored | dict[int, Stored]]:
+        obj = self._data.get(path[0])
+        if obj is None:
+            raise NotFound(f"object {path[0]} is not present")
+        inst = obj.get(path[1])
+        if inst is None:
+            raise NotFound(f"instance {Path(path[0], path[1])} does not exist")
+        return inst
+
+    def _locate(self, path: Path) -> Any:
+        """The stored object/instance/resource/value at ``path``, or NotFound."""
+        if not path:
+            return self._data
+        obj = self._data.get(path[0])
+        if obj is None:
+            raise NotFound(f"object {path[0]} is not present")
+        if len(path) == 1:
+            return obj
+        inst = self._instance(path)
+        if len(path) == 2:
+            return inst
+        if path[2] not in inst:
+            raise NotFound(f"resource {path} does not exist")
+        res = inst[path[2]]
+        if len(path) == 3:
+            return res
+        if not isinstance(res, dict) or path[3] not in res:
+            raise NotFound(f"resource instance {path} does not exist")
+        return res[path[3]]
+
+    # ------------------------------------------------------ value checking
+    def _check_value(self, rdef: ResourceDef | None, path: Path, value: object) -> Value:
+        if rdef is None:
+            try:
+                guess_type(value)  # type: ignore[arg-type]
+            except ModelError as exc:
+                raise BadRequest(f"{path}: {exc}") from None
+            return value  # type: ignore[return-value]
+        try:
+            return rdef.check(value, str(path))
+        except ModelError as exc:
+            raise BadRequest(str(exc)) from None
+
+    def _rdef_or_none(self, path: Path) -> ResourceDef | None:
+        return self.registry.resource(path)
+
+    # --------------------------------------------------- application API
+    def set(self, path: str | Path, value: object) -> None:
+        """Set a resource or resource instance from the application side.
+
+        ``value`` may be a callable (read on demand). For a multiple resource
+        path (``/o/i/r``) pass a dict ``{ri: value}`` or a list (instances
+        0..n-1) to replace all instances. The instance is created when it does
+        not exist yet. Raises ``ModelError`` (a ``ValueError``) naming the path
+        when the type or range is wrong.
+        """
+        p = Path.parse(path)
+        if len(p) < 3:
+            raise ModelError(f"{p}: set() takes a resource or resource instance path")
+        rdef = self._rdef_or_none(p)
+        if rdef is None:
+            raise ModelError(f"{p}: resource {p[2]} is not defined for object {p[0]}")
+        new: Stored | dict[int, Stored]
+        if len(p) == 3 and rdef.multiple:
+            items = dict(enumerate(value)) if isinstance(value, list | tuple) else value
+            if not isinstance(items, dict):
+                raise ModelError(f"{p}: a multiple resource takes a dict or a list of values")
+            new = {int(ri): self._app_value(rdef, p.child(int(ri)), v) for ri, v in items.items()}
+        elif len(p) == 3:
+            new = self._app_value(rdef, p, value)
+        else:
+            if not rdef.multiple:
+                raise ModelError(f"{p}: resource {p.parent} is single-instance")
+            new = self._app_value(rdef, p, value)
+        obj = self._data.setdefault(p[0], {})
+        inst = obj.setdefault(p[1], {})
+        old: object
+        if len(p) == 3:
+            old = inst.get(p[2], _DELETE)
+            inst[p[2]] = new
+        else:
+            res = inst.setdefault(p[2], {})
+            assert isinstance(res, dict) and not isinstance(new, dict)
+            old = res.get(p[3], _DELETE)
+            res[p[3]] = new
+        if old is not new and (callable(new) or old != new):
+            self._changed([p])
+
+    def _app_value(self, rdef: ResourceDef, path: Path, value: object) -> Stored:
+        if callable(value):
+            return value
+        return rdef.check(value, str(path))
+
+    def get(self, path: str | Path) -> Any:
+        """Current value at a resource (instance) path; a multiple resource gives a dict."""
+        p = Path.parse(path)
+        if len(p) < 3:
+            raise ModelError(f"{p}: get() takes a resource or resource instance path")
+        stored = self._locate(p)
+        if isinstance(stored, dict):
+            return {ri: _resolve(v) for ri, v in sorted(stored.items())}
+        return _resolve(stored)
+
+    def delete_resource(self, path: str | Path) -> None:
+        """Remove an optional resource or a resource instance (application side)."""
+        p = Path.parse(path)
+        if len(p) < 3:
+            raise ModelError(f"{p}: delete_resource() takes a resource (instance) path")
+        self._locate(p)
+        inst = self._instance(p)
+        if len(p) == 3:
+            del inst[p[2]]
+        else:
+            res = inst[p[2]]
+            assert isinstance(res, dict)
+            del res[p[3]]
+        self._changed([p])
+
+    # -------------------------------------------------------- Read (server)
+    def read(self, path: Path, *, check_access: bool = True) -> Node | None:
+        """Snapshot of ``path`` as a node; only readable resources are included.
+
+        Root reads are not a single node: use :meth:`read_records`.
+        """
+        if not path:
+            raise MethodNotAllowed("read of the root path is not a single node")
+        found = self._locate(path)
+        if len(path) == 1:
+            return ObjectNode(
+                path[0],
+                {iid: self._read_instance(path.child(iid)) for iid in sorted(found)},
+            )
+        if len(path) == 2:
+            return self._read_instance(path)
+        rdef = self._rdef_or_none(path)
+        if check_access and rdef is not None and not rdef.operations.readable:
+            raise MethodNotAllowed(f"{path} is not readable")
+        if len(path) == 4:
+            return ResourceNode(path[3], _resolve(found))
+        return self._resource_node(path[2], found, rdef)
+
+    def _resource_node(
+        self, rid: int, stored: Stored | dict[int, Stored], rdef: ResourceDef | None
+    ) -> ResourceNode | MultiResourceNode:
+        if isinstance(stored, dict) or (rdef is not None and rdef.multiple):
+            items = stored if isinstance(stored, dict) else {}
+            return MultiResourceNode(rid, {ri: _resolve(v) for ri, v in sorted(items.items())})
+        return ResourceNode(rid, _resolve(stored))
+
+    def _read_instance(self, path: Path) -> InstanceNode:
+        inst = self._instance(path)
+        odef = self.registry.get(path[0])
+        node = InstanceNode(path[1])
+        for rid in sorted(inst):
+            rdef = odef.resources.get(rid) if odef else None
+            if rdef is not None and not rdef.operations.readable:
+                continue
+            node.resources[rid] = self._resource_node(rid, inst[rid], rdef)
+        return node
+
+    def read_records(self, paths: list[Path]) -> dict[Path, Value]:
+        """Flat values under each path (Read-Composite); missing paths are skipped."""
+        from lwm2m.model import to_records
+
+        out: dict[Path, Value] = {}
+        for p in paths:
+            if not p:
+                for oid in self.object_ids():
+                    out.update(self.read_records([Path(oid)]))
+                continue
+            try:
+                node = self.read(p)
+            except NotFound:
+                continue
+            if node is not None:
+                out.update(to_records(node, p))
+        return out
+
+    # ------------------------------------------------------- Write (server)
+    def _plan_resource(
+        self,
+        rpath: Path,
+        res: ResourceNode | MultiResourceNode,
+        *,
+        replace: bool,
+        check_access: bool,
+        plan: list[tuple[Path, Any]],
+    ) -> None:
+        rdef = self._rdef_or_none(rpath)
+        if rdef is None:
+            raise NotFound(f"{rpath}: resource is not defined")
+        if check_access and not rdef.operations.writable:
+            raise MethodNotAllowed(f"{rpath} is not writable")
+        if rdef.operations.executable:
+            raise MethodNotAllowed(f"{rpath} is executable, not writable")
+        if isinstance(res, MultiResourceNode):
+            if not rdef.multiple:
+                raise BadRequest(f"{rpath} is a single-instance resource")
+            values: dict[int, Stored] = {
+                ri: self._check_value(rdef, rpath.child(ri), v) for ri, v in res.values.items()
+            }
+            if not replace:
+                current = self._current_multi(rpath)
+                current.update(values)
+                values = current
+            plan.append((rpath, values))
+        else:
+            if rdef.multiple:
+                raise BadRequest(f"{rpath} is a multiple resource: resource instances expected")
+            plan.append((rpath, self._check_value(rdef, rpath, res.value)))
+
+    def _current_multi(self, rpath: Path) -> dict[int, Stored]:
+        try:
+            stored = self._locate(rpath)
+        except NotFound:
+            return {}
+        return dict(stored) if isinstance(stored, dict) else {}
+
+    def plan_write(
+        self,
+        path: Path,
+        node: Node,
+        *,
+        replace: bool,
+        check_access: bool = True,
+        create_missing: bool = False,
+    ) -> list[tuple[Path, Any]]:
+        """Check a Write and return the list of changes, without applying it.
+
+        ``replace`` selects Replace (PUT) over Partial Update (POST).
+        ``check_access`` False is the Bootstrap-Write: read-only resources are
+        writable and missing instances are created (``create_missing``).
+        """
+        plan: list[tuple[Path, Any]] = []
+        if len(path) < 2:
+            if len(path) == 1 and isinstance(node, ObjectNode) and not check_access:
+                for inst in node.instances.values():
+                    plan += self.plan_write(
+                        path.child(inst.id), inst, replace=replace, check_access=False,
+                        create_missing=True,
+                    )
+                return plan
+            raise MethodNotAllowed(f"write on {path.level_name} level is not allowed")
+        if path[0] not in self.registry:
+            raise NotFound(f"object {path[0]} has no definition")
+        if not (create_missing and len(path) == 2):
+            self._instance(path)
+        if len(path) == 2:
+            if not isinstance(node, InstanceNode):
+                raise BadRequest(f"{path}: the payload is not an object instance")
+            if node.id != path[1]:
+                raise BadRequest(f"{path}: payload instance {node.id} does not match the path")
+            for res in node.resources.values():
+                self._plan_resource(
+                    path.child(res.id), res, replace=True, check_access=check_access, plan=plan
+                )
+            if replace and check_access and self.has_instance(path[0], path[1]):
+                # Replace on an instance (Core TS 6.3.3): writable optional resources
+                # absent from the payload are removed.
+                odef = self.object_def(path[0])
+                for rid in self.resource_ids(path[0], path[1]):
+                    rdef = odef.resources.get(rid)
+                    if (
+                        rid not in node.resources
+                        and rdef is not None
+                        and rdef.operations.writable
+                        and not rdef.mandatory
+                    ):
+                        plan.append((path.child(rid), _DELETE))
+            return plan
+        if len(path) == 3:
+            if not isinstance(node, ResourceNode | MultiResourceNode) or node.id != path[2]:
+                raise BadRequest(f"{path}: the payload is not resource {path[2]}")
+            self._plan_resource(path, node, replace=replace, check_access=check_access, plan=plan)
+            return plan
+        # resource instance (LwM2M 1.1)
+        if not isinstance(node, ResourceNode) or node.id != path[3]:
+            raise BadRequest(f"{path}: the payload is not resource instance {path[3]}")
+        rdef = self._rdef_or_none(path)
+        if rdef is None or not rdef.multiple:
+            raise MethodNotAllowed(f"{path.parent} is not a multiple resource")
+        self._instance(path)
+        if check_access and not rdef.operations.writable:
+            raise MethodNotAllowed(f"{path.parent} is not writable")
+        multi = MultiResourceNode(path[2], {path[3]: node.value})
+        self._plan_resource(path.parent, multi, replace=False, check_access=check_access, plan=plan)
+        return plan
+
+    async def validate_plan(self, plan: list[tuple[Path, Any]]) -> None:
+        """Run the application's validate callbacks on every planned value (may reject: 4.00)."""
+        for rpath, new in plan:
+            if new is _DELETE:
+                continue
+            items = new.items() if isinstance(new, dict) else [(None, new)]
+            for ri, value in items:
+                vpath = rpath if ri is None else rpath.child(ri)
+                cb = self.callbacks.lookup(self.callbacks.validate, vpath)
+                if cb is None:
+                    continue
+                ok = await call_maybe_async(cb, vpath, _resolve(value))
+                if ok is False:
+                    raise BadRequest(f"{vpath}: value rejected by the application")
+
+    async def apply_plan(self, plan: list[tuple[Path, Any]]) -> list[Path]:
+        """Apply a checked plan, run post-write callbacks, notify listeners; return changed paths."""
+        changed: list[Path] = []
+        for rpath, new in plan:
+            obj = self._data.setdefault(rpath[0], {})
+            inst = obj.setdefault(rpath[1], {})
+            if new is _DELETE:
+                if inst.pop(rpath[2], None) is not None:
+                    changed.append(rpath)
+                continue
+            old = inst.get(rpath[2], _DELETE)
+            inst[rpath[2]] = new
+            if old != new or callable(old):
+                changed.append(rpath)
+        for rpath, new in plan:
+            if new is _DELETE:
+                continue
+            cb = self.callbacks.post_write.get(rpath)
+            if cb is not None:
+                await call_maybe_async(cb, rpath, self.get(rpath))
+            elif isinstance(new, dict):
+                for ri in new:
+                    cb = self.callbacks.post_write.get(rpath.child(ri))
+                    if cb is not None:
+                        await call_maybe_async(cb, rpath.child(ri), _resolve(new[ri]))
+        self._changed(changed)
+        return changed
+
+    async def write(
+        self, path: Path, node: Node, *, replace: bool, check_access: bool = True
+    ) -> list[Path]:
+        """Server Write (Replace or Partial Update): validate everything, then apply."""
+        plan = self.plan_write(path, node, replace=replace, check_access=check_access)
+        await self.validate_plan(plan)
+        return await self.apply_plan(plan)
+
+    # ---------------------------------------------------- Create / Delete
+    async def create(
+        self, object_id: int, node: InstanceNode | None, *, check_access: bool = True
+    ) -> int:
+        """Create an object instance (Core TS 6.3.6); return its id.
+
+        A payload without instance id (``node is None`` or ``node.id`` of -1)
+        gets the lowest free id. Mandatory writable resources must be given.
+        """
+        odef = self.object_def(object_id)
+        existing = self._data.get(object_id, {})
+        iid = node.id if node is not None and node.id >= 0 else self.free_instance_id(object_id)
+        if iid in existing:
+            raise BadRequest(f"instance /{object_id}/{iid} already exists")
+        if not odef.multiple and existing:
+            raise BadRequest(f"object {object_id} is single-instance and has an instance")
+        resources = node.resources if node is not None else {}
+        plan: list[tuple[Path, Any]] = []
+        ipath = Path(object_id, iid)
+        for res in resources.values():
+            self._plan_resource(
+                ipath.child(res.id), res, replace=True, check_access=check_access, plan=plan
+            )
+        if check_access:
+            missing = [
+                r.id
+                for r in odef.mandatory_resources
+                if r.operations.writable and r.id not in resources
+            ]
+            if missing:
+                raise BadRequest(f"create {ipath}: mandatory resources {missing} missing")
+        await self.validate_plan(plan)
+        self._data.setdefault(object_id, {})[iid] = {}
+        await self.apply_plan(plan)
+        cb = self.callbacks.create.get(object_id)
+        if cb is not None:
+            await call_maybe_async(cb, ipath)
+        self._changed([ipath])
+        return iid
+
+    def create_instance(self, object_id: int, instance_id: int | None = None) -> int:
+        """Application side: add an empty instance (resources are then ``set``)."""
+        self.object_def(object_id)
+        obj = self._data.setdefault(object_id, {})
+        iid = self.free_instance_id(object_id) if instance_id is None else instance_id
+        Path(object_id, iid)  # range check
+        if iid in obj:
+            raise ModelError(f"instance /{object_id}/{iid} already exists")
+        obj[iid] = {}
+        self._changed([Path(object_id, iid)])
+        return iid
+
+    async def delete(self, path: Path) -> None:
+        """Delete an object instance (server side, Core TS 6.3.7), or every instance of /o."""
+        if len(path) == 2:
+            self._instance(path)
+            del self._data[path[0]][path[1]]
+            cb = self.callbacks.delete.get(path[0])
+            if cb is not None:
+                await call_maybe_async(cb, path)
+            self._changed([path])
+            return
+        if len(path) == 1:
+            for iid in self.instance_ids(path[0]):
+                await self.delete(path.child(iid))
+            return
+        if len(path) == 0:
+            for oid in self.object_ids():
+                await self.delete(Path(oid))
+            return
+        raise MethodNotAllowed(f"delete is not allowed on a {path.level_name}")
+
+    def delete_instance(self, object_id: int, instance_id: int) -> None:
+        """Application side: remove an instance without callbacks."""
+        self._instance(Path(object_id, instance_id))
+        del self._data[object_id][instance_id]
+        self._changed([Path(object_id, instance_id)])
+
+    # -------------------------------------------------------------- Execute
+    async def execute(self, path: Path, args: str = "", *, check_access: bool = True) -> None:
+        """Execute a resource (Core TS 6.3.5): the callback gets the path and argument string."""
+        if len(path) != 3:
+            raise MethodNotAllowed(f"execute is only allowed on a resource, not {path}")
+        self._instance(path)
+        rdef = self.resource_def(path)
+        if check_access and not rdef.operations.executable:
+            raise MethodNotAllowed(f"{path} is not executable")
+        cb = self.callbacks.execute.get(path)
+        if cb is not None:
+            await call_maybe_async(cb, path, args)
+
+    # ------------------------------------------------------- registration
+    def object_links(self) -> list[Path]:
+        """Object and instance paths present, for the Register/Update payload."""
+        links: list[Path] = []
+        for oid in self.object_ids():
+            iids = self.instance_ids(oid)
+            if not iids:
+                links.append(Path(oid))
+            links.extend(Path(oid, iid) for iid in iids)
+        return links
+
+    def type_of(self, path: Path) -> ResourceType | None:
+        rdef = self._rdef_or_none(path)
+        return rdef.type if rdef is not None else None
