@@ -315,9 +315,12 @@ class Engine:
         records = self.store.read_records(paths)
         accept = req.accept if req.accept is not None else req.content_format
         fmt = accept if accept is not None else ContentFormat.SENML_CBOR
-        if fmt not in (ContentFormat.SENML_JSON, ContentFormat.SENML_CBOR):
-            if fmt != ContentFormat.LWM2M_CBOR:
-                raise NotAcceptable(f"content format {fmt} cannot carry a composite answer")
+        if fmt not in (
+            ContentFormat.SENML_JSON,
+            ContentFormat.SENML_CBOR,
+            ContentFormat.LWM2M_CBOR,
+        ):
+            raise NotAcceptable(f"content format {fmt} cannot carry a composite answer")
         payload = formats.encode(fmt, records, path, self.store.registry)
         return Message.response_to(req, Code.CONTENT, payload, content_format=fmt)
 

@@ -43,7 +43,6 @@ from lwm2m.model import (
     Node,
     ObjectDef,
     ObjectNode,
-    Operations,
     Path,
     Registry,
     ResourceDef,
@@ -57,10 +56,10 @@ from lwm2m.model import (
 Provider: TypeAlias = Callable[[], Value]
 Stored: TypeAlias = "Value | Provider"
 ChangeListener: TypeAlias = Callable[[list[Path]], None]
-ValidateCallback: TypeAlias = Callable[[Path, Value], "bool | None | Awaitable[bool | None]"]
-PostWriteCallback: TypeAlias = Callable[[Path, Value], "None | Awaitable[None]"]
+ValidateCallback: TypeAlias = Callable[[Path, Value], "bool | Awaitable[bool | None] | None"]
+PostWriteCallback: TypeAlias = Callable[[Path, Value], "Awaitable[None] | None"]
 ExecuteCallback: TypeAlias = Callable[..., Any]
-InstanceCallback: TypeAlias = Callable[[Path], "None | Awaitable[None]"]
+InstanceCallback: TypeAlias = Callable[[Path], "Awaitable[None] | None"]
 
 
 async def call_maybe_async(func: Callable[..., Any], *args: Any) -> Any:
@@ -406,7 +405,10 @@ class ObjectStore:
             if len(path) == 1 and isinstance(node, ObjectNode) and not check_access:
                 for inst in node.instances.values():
                     plan += self.plan_write(
-                        path.child(inst.id), inst, replace=replace, check_access=False,
+                        path.child(inst.id),
+                        inst,
+                        replace=replace,
+                        check_access=False,
                         create_missing=True,
                     )
                 return plan
@@ -472,7 +474,7 @@ class ObjectStore:
                     raise BadRequest(f"{vpath}: value rejected by the application")
 
     async def apply_plan(self, plan: list[tuple[Path, Any]]) -> list[Path]:
-        """Apply a checked plan, run post-write callbacks, notify listeners; return changed paths."""
+        """Apply a checked plan, run post-write callbacks, notify listeners; return changes."""
         changed: list[Path] = []
         for rpath, new in plan:
             obj = self._data.setdefault(rpath[0], {})
@@ -526,15 +528,16 @@ class ObjectStore:
         resources = node.resources if node is not None else {}
         plan: list[tuple[Path, Any]] = []
         ipath = Path(object_id, iid)
+        # Create sets initial values, read-only resources included (Core TS 6.3.6).
         for res in resources.values():
             self._plan_resource(
-                ipath.child(res.id), res, replace=True, check_access=check_access, plan=plan
+                ipath.child(res.id), res, replace=True, check_access=False, plan=plan
             )
         if check_access:
             missing = [
                 r.id
                 for r in odef.mandatory_resources
-                if r.operations.writable and r.id not in resources
+                if not r.operations.executable and r.id not in resources
             ]
             if missing:
                 raise BadRequest(f"create {ipath}: mandatory resources {missing} missing")
