@@ -53,7 +53,8 @@ class Operations(enum.Flag):
 
 
 _NUM = r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
-_RANGE_RE = re.compile(rf"^\s*({_NUM})\s*(?:\.\.|-|–)\s*({_NUM})\s*(?:bytes?|B)?\s*$")
+_RANGE_RE = re.compile(rf"^\s*({_NUM})\s*(?:\.\.|-|\u2013)\s*({_NUM})\s*(?:bytes?|B)?\s*$")
+_SINGLE_RE = re.compile(rf"^\s*{_NUM}\s*$")
 _ENUM_RE = re.compile(rf"^\s*{_NUM}(?:\s*,\s*{_NUM})+\s*$")
 
 
@@ -80,6 +81,8 @@ class ValueRange:
             if low > high:
                 return None
             return cls(low=low, high=high)
+        if _SINGLE_RE.match(text):
+            return cls(allowed=frozenset({float(text)}))
         if _ENUM_RE.match(text):
             return cls(allowed=frozenset(float(x) for x in text.split(",")))
         return None

@@ -143,6 +143,8 @@ def from_records(
         else:
             if p.level == 4:
                 raise ModelError(f"{p}: resource {rpath} is single-instance")
+            if existing is not None:
+                raise ModelError(f"{rpath}: given twice or mixes single and multiple values")
             inst.resources[p[2]] = ResourceNode(p[2], v)
 
     if path.level == 3:

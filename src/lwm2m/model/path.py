@@ -42,12 +42,12 @@ class Path(tuple[int, ...]):
         if not isinstance(text, str):
             raise ModelError(f"path must be a string, not {type(text).__name__}")
         s = text.strip()
+        if s in ("", "/"):
+            return _ROOT
         if s.startswith("/"):
             s = s[1:]
         if s.endswith("/"):
             s = s[:-1]
-        if not s:
-            return _ROOT
         parts = s.split("/")
         ids = []
         for part in parts:
