@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,dtls,server]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,dtls,http,server]'
 	touch $(STAMP)
 
 # Debian's libcoap3-bin gives the independent CoAP peers used by tests/interop.

@@ -34,6 +34,10 @@ class Path(tuple[int, ...]):
             checked.append(v)
         return tuple.__new__(cls, checked)
 
+    def __getnewargs__(self) -> tuple[int, ...]:
+        # copy/pickle rebuild through __new__(*ids)
+        return tuple(self)
+
     @classmethod
     def parse(cls, text: str | Path) -> Path:
         """Parse "3/0/0", "/3/0/0", "/3/0/" or "/" (root). Raise ModelError when invalid."""

@@ -1,0 +1,96 @@
+"""Buzzer (3338): on/off, level, Delay Duration and Minimum Off-time.
+
+Switched on with a Delay Duration (5521) above 0 it sounds for that long and
+then turns itself off. After it turns off it cannot be switched on again
+before the Minimum Off-time (5525) has passed: such a write is refused
+(4.00) and nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from lwm2m.client.store import ObjectStore
+from lwm2m.errors import BadRequest
+from lwm2m.objects._base import Clock, Scheduler, TimerHandle, non_negative
+from lwm2m.objects.ipso._common import IpsoInstance
+
+ON_OFF, LEVEL, DELAY, MIN_OFF_TIME = 5850, 5548, 5521, 5525
+
+
+class Buzzer(IpsoInstance):
+    """``on_change(buzzer)`` is called when the buzzer starts or stops, to drive the hardware."""
+
+    object_id = 3338
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        instance_id: int | None = None,
+        level: float = 100.0,
+        delay_duration: float = 0.0,
+        minimum_off_time: float = 0.0,
+        application_type: str | None = None,
+        on_change: Callable[[Buzzer], None] | None = None,
+        clock: Clock | None = None,
+        scheduler: Scheduler | None = None,
+    ) -> None:
+        if not (non_negative(delay_duration) and non_negative(minimum_off_time)):
+            raise ValueError("delay duration and minimum off-time must be >= 0")
+        super().__init__(
+            store,
+            instance_id,
+            application_type=application_type,
+            clock=clock,
+            scheduler=scheduler,
+        )
+        self.on_change = on_change
+        self._on = False
+        self._rearm_at = float("-inf")
+        self._stop_timer: TimerHandle | None = None
+        self._set(ON_OFF, False)
+        self._on_validate(ON_OFF, self._may_switch)
+        self._on_write(ON_OFF, lambda v: self._switch(bool(v)))
+        self._set(LEVEL, float(level))
+        self._set(DELAY, float(delay_duration))
+        self._on_validate(DELAY, non_negative)
+        self._set(MIN_OFF_TIME, float(minimum_off_time))
+        self._on_validate(MIN_OFF_TIME, non_negative)
+
+    @property
+    def on(self) -> bool:
+        return self._on
+
+    @property
+    def level(self) -> float:
+        return float(self._get(LEVEL))
+
+    def _may_switch(self, value: object) -> bool:
+        if value is True and not self._on and self.clock() < self._rearm_at:
+            raise BadRequest(f"{self.rpath(ON_OFF)}: minimum off-time has not passed")
+        return True
+
+    def turn_on(self) -> None:
+        """Start sounding; raises BadRequest inside the minimum off-time."""
+        self._may_switch(True)
+        self._switch(True)
+
+    def turn_off(self) -> None:
+        self._switch(False)
+
+    def _switch(self, on: bool) -> None:
+        if self._stop_timer is not None:
+            self._stop_timer.cancel()
+            self._stop_timer = None
+        changed = on != self._on
+        self._on = on
+        if on:
+            delay = float(self._get(DELAY))
+            if delay > 0:
+                self._stop_timer = self.scheduler.call_later(delay, self.turn_off)
+        elif changed:
+            self._rearm_at = self.clock() + float(self._get(MIN_OFF_TIME))
+        self._set(ON_OFF, on)
+        if changed and self.on_change is not None:
+            self.on_change(self)

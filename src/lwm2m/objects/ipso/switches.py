@@ -1,0 +1,115 @@
+"""Digital inputs: 3342 On/Off switch and 3347 Push button.
+
+Digital Input State (5500) is the current state; Digital Input Counter (5501)
+counts off-to-on transitions; the timestamp (5518) records the last change.
+The switch also keeps On Time (5852) and Off Time (5854): seconds in the
+current state, reset by writing 0.
+"""
+
+from __future__ import annotations
+
+from lwm2m.client.store import ObjectStore
+from lwm2m.objects._base import Clock, Stopwatch, non_negative
+from lwm2m.objects.ipso._common import IpsoInstance
+
+STATE, COUNTER, ON_TIME, OFF_TIME = 5500, 5501, 5852, 5854
+
+
+class DigitalInput(IpsoInstance):
+    """State, counter and timestamp of a two-state input."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        instance_id: int | None = None,
+        application_type: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(store, instance_id, application_type=application_type, clock=clock)
+        self._state = False
+        self._count = 0
+        self._set(STATE, False)
+        self._set(COUNTER, 0)
+
+    @property
+    def state(self) -> bool:
+        return self._state
+
+    @property
+    def counter(self) -> int:
+        return self._count
+
+    def set_state(self, state: bool) -> None:
+        if state == self._state:
+            return
+        self._state = state
+        if state:
+            self._count += 1
+            self._set(COUNTER, self._count)
+        self._changed(state)
+        self._set(STATE, state)
+        self._stamp()
+
+    def _changed(self, state: bool) -> None:
+        """Subclass hook, before the new state is published."""
+
+
+class OnOffSwitch(DigitalInput):
+    object_id = 3342
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        instance_id: int | None = None,
+        application_type: str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(
+            store, instance_id=instance_id, application_type=application_type, clock=clock
+        )
+        self._on_timer = Stopwatch(self.clock)
+        self._off_timer = Stopwatch(self.clock)
+        self._off_timer.start()
+        for rid, watch in ((ON_TIME, self._on_timer), (OFF_TIME, self._off_timer)):
+            self._live(rid, watch.read, watch.set)
+            self._on_validate(rid, non_negative)
+
+    def _changed(self, state: bool) -> None:
+        started, stopped = (
+            (self._on_timer, self._off_timer) if state else (self._off_timer, self._on_timer)
+        )
+        stopped.stop()
+        started.start()
+
+    def turn_on(self) -> None:
+        self.set_state(True)
+
+    def turn_off(self) -> None:
+        self.set_state(False)
+
+    def toggle(self) -> None:
+        self.set_state(not self._state)
+
+    @property
+    def on_time(self) -> int:
+        return self._on_timer.read()
+
+    @property
+    def off_time(self) -> int:
+        return self._off_timer.read()
+
+
+class PushButton(DigitalInput):
+    object_id = 3347
+
+    def press(self) -> None:
+        self.set_state(True)
+
+    def release(self) -> None:
+        self.set_state(False)
+
+    def click(self) -> None:
+        self.press()
+        self.release()
