@@ -52,7 +52,9 @@ from lwm2m.formats import link as linkfmt
 from lwm2m.formats import negotiation
 from lwm2m.model import (
     InstanceNode,
+    MultiResourceNode,
     Node,
+    ObjectNode,
     Path,
     Records,
     ResourceType,
@@ -136,7 +138,7 @@ class Engine:
     def response_format(self, req: Message, path: Path, node: Node | Records) -> int:
         """Pick the response content format for ``node`` (Accept or the version default)."""
         single: ResourceType | None = None
-        if len(path) >= 3:
+        if len(path) == 4 or (len(path) == 3 and not isinstance(node, MultiResourceNode)):
             single = self.store.type_of(path)
         try:
             fmt = negotiation.choose_format(req.accept, path, self.lwm2m_version, single)
@@ -212,14 +214,21 @@ class Engine:
         self.store.object_def(path[0])
         node: InstanceNode | None = None
         if req.payload:
-            decoded = self.decode(req, path)
+            try:
+                decoded = self.decode(req, path)
+            except DecodeError:
+                # A payload of bare resources: the client picks the instance id
+                # (Core TS 1.0.2 5.4.6, TLV without an Object Instance wrapper).
+                iid = self.store.free_instance_id(path[0])
+                decoded = self.decode(req, path.child(iid))
+                if isinstance(decoded, InstanceNode):
+                    decoded.id = iid
             if isinstance(decoded, dict):
                 raise BadRequest("a composite payload cannot create an instance")
-            if hasattr(decoded, "instances"):
-                instances = decoded.instances  # type: ignore[union-attr]
-                if len(instances) != 1:
+            if isinstance(decoded, ObjectNode):
+                if len(decoded.instances) != 1:
                     raise BadRequest("Create takes exactly one object instance")
-                node = next(iter(instances.values()))
+                node = next(iter(decoded.instances.values()))
             elif isinstance(decoded, InstanceNode):
                 node = decoded
             else:
@@ -254,9 +263,12 @@ class Engine:
 
         def add_resources(ipath: Path) -> None:
             odef = self.store.registry.get(ipath[0])
-            for rid in self.store.resource_ids(ipath[0], ipath[1]):
+            for rid in self.store.present_resource_ids(ipath[0], ipath[1]):
                 rpath = ipath.child(rid)
                 rdef = odef.resources.get(rid) if odef else None
+                if rdef is not None and rdef.operations.executable:
+                    add(rpath)
+                    continue
                 stored = self.store.get(rpath)
                 extra: dict[str, str | None] = {}
                 if (rdef is not None and rdef.multiple) or isinstance(stored, dict):
@@ -296,14 +308,14 @@ class Engine:
 
     # ---------------------------------------------------------- composite
     def _composite_paths(self, req: Message) -> list[Path]:
+        from lwm2m.formats import senml_cbor, senml_json
+
         fmt = req.content_format
         if fmt == ContentFormat.SENML_JSON:
-            from lwm2m.formats import senml_json as mod
-        elif fmt == ContentFormat.SENML_CBOR:
-            from lwm2m.formats import senml_cbor as mod  # type: ignore[no-redef]
-        else:
-            raise UnsupportedContentFormat(f"composite requests need SenML, not {fmt}")
-        return list(mod.decode_paths(req.payload))
+            return list(senml_json.decode_paths(req.payload))
+        if fmt == ContentFormat.SENML_CBOR:
+            return list(senml_cbor.decode_paths(req.payload))
+        raise UnsupportedContentFormat(f"composite requests need SenML, not {fmt}")
 
     def read_composite(self, req: Message, path: Path) -> Message:
         if path:

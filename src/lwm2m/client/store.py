@@ -151,6 +151,20 @@ class ObjectStore:
     def resource_ids(self, object_id: int, instance_id: int) -> list[int]:
         return sorted(self._instance(Path(object_id, instance_id)))
 
+    def present_resource_ids(self, object_id: int, instance_id: int) -> list[int]:
+        """Resources an instance exposes: those holding values, plus executable resources
+        that are mandatory or have an execute callback (they hold no value)."""
+        ids = set(self.resource_ids(object_id, instance_id))
+        odef = self.registry.get(object_id)
+        if odef is not None:
+            for rdef in odef.resources.values():
+                if rdef.operations.executable and (
+                    rdef.mandatory
+                    or Path(object_id, instance_id, rdef.id) in self.callbacks.execute
+                ):
+                    ids.add(rdef.id)
+        return sorted(ids)
+
     def exists(self, path: Path) -> bool:
         try:
             self._locate(path)
@@ -293,6 +307,11 @@ class ObjectStore:
         """
         if not path:
             raise MethodNotAllowed("read of the root path is not a single node")
+        if len(path) >= 3 and check_access:
+            rdef = self._rdef_or_none(path)
+            if rdef is not None and not rdef.operations.readable:
+                self._instance(path)
+                raise MethodNotAllowed(f"{path} is not readable")
         found = self._locate(path)
         if len(path) == 1:
             return ObjectNode(
