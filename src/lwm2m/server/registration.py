@@ -1,0 +1,524 @@
+"""The server side of the Client Registration Interface, without I/O.
+
+Theory of operation
+-------------------
+LwM2M Core TS 1.1 section 6.2 (1.0.2 section 5.3) defines three client requests:
+
+* Register, ``POST /rd?ep=..&lt=..&lwm2m=..&b=..&Q&sms=..`` with the object links
+  in CoRE Link Format (Content-Format 40). The server answers 2.01 and a Location
+  ``/rd/<id>``; :meth:`RegistrationTable.register` validates everything and returns
+  a :class:`Registered` event carrying the new :class:`Registration`.
+* Update, ``POST /rd/<id>?lt=..&b=..&Q&sms=..`` with an optional new link list:
+  only the parameters present change (:meth:`RegistrationTable.update`).
+* De-register, ``DELETE /rd/<id>`` (:meth:`RegistrationTable.deregister`).
+
+A registration not refreshed within ``lifetime`` (plus a grace period) is removed
+by :meth:`RegistrationTable.expire`, which the shell calls from a timer.
+
+Nothing here reads a clock or a socket: the caller passes ``now`` (POSIX seconds,
+so stored times stay meaningful across a restart) and the peer address. Errors
+are raised as :class:`~lwm2m.errors.OperationError` subclasses whose ``code`` is
+the CoAP response to send (Transport TS 1.1 Table 6.7-2: 4.00, 4.03, 4.04, 4.12;
+4.15 for a payload that is not link format, RFC 7252 section 5.9.2.9). A request
+that fails leaves the table and its store exactly as they were.
+
+Every change is written through to an optional :class:`~lwm2m.server.store.ServerStore`
+before the in-memory index changes, so a store failure also leaves things unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import secrets
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lwm2m.coap.numbers import Code
+from lwm2m.errors import (
+    BadRequest,
+    DecodeError,
+    NotFound,
+    OperationError,
+    UnsupportedContentFormat,
+)
+from lwm2m.server.object_links import ObjectLinks, parse_object_links
+
+if TYPE_CHECKING:
+    from lwm2m.server.store import ServerStore
+
+__all__ = [
+    "DEFAULT_LIFETIME",
+    "SUPPORTED_VERSIONS",
+    "Deregistered",
+    "Expired",
+    "IdentityBinding",
+    "Registered",
+    "Registration",
+    "RegistrationEvent",
+    "RegistrationTable",
+    "Updated",
+]
+
+Address = tuple[str, int]
+
+#: Lifetime when the client sends no ``lt`` (Core TS 1.1 Table 6.2.1-1).
+DEFAULT_LIFETIME = 86400
+#: Lifetime is an unsigned 32-bit value on the wire of most clients; larger is refused.
+MAX_LIFETIME = 0xFFFFFFFF
+#: Enabler versions this server accepts (Core TS 1.1 section 6.2.1: refuse others).
+SUPPORTED_VERSIONS: tuple[str, ...] = ("1.0", "1.1", "1.2")
+LINK_FORMAT = 40
+
+_VERSION_RE = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}")  # 1*DIGIT "." 1*DIGIT
+_DIGITS_RE = re.compile(r"[0-9]{1,10}")
+# LwM2M 1.0 binding modes (1.0.2 Table 20), mapped to (transports, queue mode).
+_BINDINGS_1_0: dict[str, tuple[str, bool]] = {
+    "U": ("U", False),
+    "UQ": ("U", True),
+    "S": ("S", False),
+    "SQ": ("S", True),
+    "US": ("US", False),
+    "UQS": ("US", True),
+}
+# From 1.1 the binding is a set of transport letters and queue mode is the "Q"
+# parameter: U UDP, T TCP, S SMS, N Non-IP; 1.2 adds M (MQTT) and H (HTTP).
+_BINDING_LETTERS = {(1, 1): frozenset("UTSN"), (1, 2): frozenset("UTSNMH")}
+_REGISTER_PARAMS = frozenset({"ep", "lt", "lwm2m", "b", "Q", "sms"})
+_UPDATE_PARAMS = frozenset({"lt", "b", "Q", "sms"})
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One registered client. Immutable: an Update produces a new value."""
+
+    id: str
+    endpoint: str
+    lifetime: int
+    version: str
+    binding: str
+    queue_mode: bool
+    sms_number: str | None
+    object_links: ObjectLinks
+    address: Address
+    registered_at: float
+    last_update: float
+    expires_at: float
+    identity: str | None = None
+    extra: tuple[tuple[str, str | None], ...] = ()
+
+    @property
+    def location(self) -> tuple[str, str]:
+        """Location-Path segments of the 2.01 answer to Register."""
+        return ("rd", self.id)
+
+    @property
+    def attributes(self) -> dict[str, str | None]:
+        """Query parameters the server does not interpret, as the client sent them."""
+        return dict(self.extra)
+
+    def is_expired(self, now: float) -> bool:
+        return now >= self.expires_at
+
+
+# --- events ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    registration: Registration
+    #: The registration of the same endpoint that this one replaced, if any.
+    replaced: Registration | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Updated:
+    previous: Registration
+    registration: Registration
+
+    @property
+    def changed(self) -> frozenset[str]:
+        """Names of the fields the Update changed, timestamps aside."""
+        skip = {"last_update", "expires_at"}
+        return frozenset(
+            f.name
+            for f in dataclasses.fields(Registration)
+            if f.name not in skip
+            and getattr(self.previous, f.name) != getattr(self.registration, f.name)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Deregistered:
+    registration: Registration
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    registration: Registration
+
+
+RegistrationEvent = Registered | Updated | Deregistered | Expired
+
+
+# --- identity check ------------------------------------------------------------
+
+
+def _lookup(source: Mapping[str, str] | Callable[[str], str | None], key: str) -> str | None:
+    return source.get(key) if isinstance(source, Mapping) else source(key)
+
+
+class IdentityBinding:
+    """Which DTLS identity may register which endpoint (answer 4.03 otherwise).
+
+    ``identity_to_endpoint`` maps a PSK identity (or certificate subject) to the
+    one endpoint it may register. ``endpoint_to_identity``, when given, maps an
+    endpoint to the identity it must use: an endpoint with security info then
+    cannot register unsecured or under another identity.
+    """
+
+    __slots__ = ("_by_endpoint", "_by_identity")
+
+    def __init__(
+        self,
+        identity_to_endpoint: Mapping[str, str] | Callable[[str], str | None],
+        endpoint_to_identity: Mapping[str, str] | Callable[[str], str | None] | None = None,
+    ) -> None:
+        self._by_identity = identity_to_endpoint
+        self._by_endpoint = endpoint_to_identity
+
+    def __call__(self, endpoint: str, identity: str | None) -> bool:
+        if identity is not None:
+            bound = _lookup(self._by_identity, identity)
+            if bound is not None and bound != endpoint:
+                return False
+        if self._by_endpoint is not None:
+            required = _lookup(self._by_endpoint, endpoint)
+            if required is not None and required != identity:
+                return False
+        return True
+
+
+# --- parameter parsing -------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Params:
+    endpoint: str | None = None
+    lifetime: int | None = None
+    version: str | None = None
+    binding: str | None = None
+    queue: bool = False
+    sms: str | None = None
+    extra: list[tuple[str, str | None]] = dataclasses.field(default_factory=list)
+
+
+def _split_query(query: Sequence[str]) -> dict[str, str | None]:
+    params: dict[str, str | None] = {}
+    for item in query:
+        if not isinstance(item, str):
+            raise BadRequest(f"query parameter {item!r} is not text")
+        key, sep, value = item.partition("=")
+        if not key:
+            raise BadRequest(f"query parameter {item!r} has no name")
+        if key in params:
+            raise BadRequest(f"query parameter {key!r} given more than once")
+        params[key] = value if sep else None
+    return params
+
+
+def _text(key: str, value: str | None) -> str:
+    if not value:
+        raise BadRequest(f"query parameter {key!r} needs a value")
+    if not value.isprintable():
+        raise BadRequest(f"query parameter {key!r} contains control characters")
+    return value
+
+
+def _lifetime(value: str | None) -> int:
+    if value is None or not _DIGITS_RE.fullmatch(value):
+        raise BadRequest(f"lifetime {value!r} is not a positive integer")
+    lifetime = int(value)
+    if not 1 <= lifetime <= MAX_LIFETIME:
+        raise BadRequest(f"lifetime {lifetime} out of range 1..{MAX_LIFETIME}")
+    return lifetime
+
+
+def _version(value: str | None, supported: Sequence[str]) -> str:
+    if value is None or not _VERSION_RE.fullmatch(value):
+        raise BadRequest(f"LwM2M version {value!r} is not of the form major.minor")
+    major, minor = (int(p) for p in value.split("."))
+    normal = f"{major}.{minor}"
+    if normal not in supported:
+        # Core TS 1.1 section 6.2.1: a server MUST refuse a version it does not support.
+        raise OperationError(
+            f"LwM2M version {value} is not supported (supported: {', '.join(supported)})",
+            code=Code.PRECONDITION_FAILED,
+        )
+    return normal
+
+
+def _binding(value: str | None, version: str) -> tuple[str, bool]:
+    """Return (transport letters, queue mode) for a ``b`` value under ``version``."""
+    if not value:
+        raise BadRequest("binding 'b' needs a value")
+    if version == "1.0":
+        if value not in _BINDINGS_1_0:
+            raise BadRequest(f"binding {value!r} is not a LwM2M 1.0 binding mode")
+        return _BINDINGS_1_0[value]
+    major, minor = (int(p) for p in version.split("."))
+    allowed = _BINDING_LETTERS.get((major, minor), _BINDING_LETTERS[(1, 2)])
+    if any(ch not in allowed for ch in value) or len(set(value)) != len(value):
+        raise BadRequest(
+            f"binding {value!r} is not valid for LwM2M {version} "
+            f"(letters {''.join(sorted(allowed))}, each at most once)"
+        )
+    return value, False
+
+
+def _parse_params(
+    query: Sequence[str],
+    known: frozenset[str],
+    *,
+    keep_unknown: bool,
+) -> tuple[_Params, str | None]:
+    """Parse the query; return the params and the raw ``b`` value (checked later)."""
+    raw = _split_query(query)
+    params = _Params()
+    binding: str | None = None
+    for key, value in raw.items():
+        if key not in known:
+            if key in _REGISTER_PARAMS or not keep_unknown:
+                raise BadRequest(f"unknown query parameter {key!r}")
+            params.extra.append((key, value))
+        elif key == "ep":
+            params.endpoint = _text(key, value)
+        elif key == "lt":
+            params.lifetime = _lifetime(value)
+        elif key == "sms":
+            params.sms = _text(key, value)
+        elif key == "Q":
+            if value is not None:
+                raise BadRequest("queue mode 'Q' takes no value")
+            params.queue = True
+        elif key == "b":
+            binding = value if value is not None else ""
+        elif key == "lwm2m":
+            params.version = value if value is not None else ""
+    return params, binding
+
+
+def _object_links(payload: bytes, content_format: int | None, *, strict: bool) -> ObjectLinks:
+    if content_format is None and strict:
+        raise UnsupportedContentFormat("the object links payload needs Content-Format 40")
+    if content_format is not None and content_format != LINK_FORMAT:
+        # Core TS 1.1.1 section 6.2.1: the payload MUST be application/link-format.
+        raise UnsupportedContentFormat(
+            f"object links must be application/link-format (40), not {content_format}"
+        )
+    try:
+        return parse_object_links(payload)
+    except DecodeError as exc:
+        raise BadRequest(f"invalid object links: {exc}") from None
+
+
+def _default_id() -> str:
+    return secrets.token_urlsafe(6)
+
+
+# --- the table ------------------------------------------------------------------------
+
+
+class RegistrationTable:
+    """All current registrations, indexed by id and by endpoint name.
+
+    ``authorize(endpoint, identity)`` returning False answers 4.03 (see
+    :class:`IdentityBinding`). ``keep_unknown_params`` stores query parameters the
+    server does not know in :attr:`Registration.extra`; with False they answer
+    4.00 as Core TS Table 6.2.1 reads strictly. ``strict_content_format`` refuses
+    a payload that carries no Content-Format option.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: ServerStore | None = None,
+        grace: float = 30.0,
+        supported_versions: Sequence[str] = SUPPORTED_VERSIONS,
+        authorize: Callable[[str, str | None], bool] | None = None,
+        keep_unknown_params: bool = True,
+        strict_content_format: bool = False,
+        id_factory: Callable[[], str] = _default_id,
+    ) -> None:
+        self._store = store
+        self._grace = grace
+        self._versions = tuple(supported_versions)
+        self._authorize = authorize
+        self._keep_unknown = keep_unknown_params
+        self._strict_cf = strict_content_format
+        self._new_id = id_factory
+        self._by_id: dict[str, Registration] = {}
+        self._by_endpoint: dict[str, str] = {}
+        if store is not None:
+            for reg in store.list_registrations():
+                self._index(reg)
+
+    # --- lookups ---------------------------------------------------------------
+    def get(self, reg_id: str) -> Registration | None:
+        return self._by_id.get(reg_id)
+
+    def get_by_endpoint(self, endpoint: str) -> Registration | None:
+        reg_id = self._by_endpoint.get(endpoint)
+        return None if reg_id is None else self._by_id[reg_id]
+
+    def all(self) -> list[Registration]:
+        return list(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self) -> Iterator[Registration]:
+        return iter(list(self._by_id.values()))
+
+    def next_expiry(self) -> float | None:
+        """The earliest expiry time, for the shell's timer (None when empty)."""
+        return min((r.expires_at for r in self._by_id.values()), default=None)
+
+    # --- operations -------------------------------------------------------------
+    def register(
+        self,
+        query: Sequence[str],
+        payload: bytes,
+        content_format: int | None,
+        remote: Address,
+        now: float,
+        identity: str | None = None,
+    ) -> Registered:
+        params, raw_binding = _parse_params(
+            query, _REGISTER_PARAMS, keep_unknown=self._keep_unknown
+        )
+        if params.endpoint is None:
+            raise BadRequest("Register needs the endpoint client name 'ep'")
+        # lwm2m became mandatory with 1.0; clients from before send none (taken as 1.0).
+        version = _version("1.0" if params.version is None else params.version, self._versions)
+        binding, queue = ("U", False) if raw_binding is None else _binding(raw_binding, version)
+        if not payload:
+            # "Objects and Object Instances" is a mandatory Register parameter.
+            raise BadRequest("Register needs the object links list in the payload")
+        links = _object_links(payload, content_format, strict=self._strict_cf)
+        if self._authorize is not None and not self._authorize(params.endpoint, identity):
+            raise OperationError(
+                f"endpoint {params.endpoint!r} may not register with this identity",
+                code=Code.FORBIDDEN,
+            )
+        lifetime = DEFAULT_LIFETIME if params.lifetime is None else params.lifetime
+        reg = Registration(
+            id=self._unused_id(),
+            endpoint=params.endpoint,
+            lifetime=lifetime,
+            version=version,
+            binding=binding,
+            queue_mode=queue or params.queue,
+            sms_number=params.sms,
+            object_links=links,
+            address=remote,
+            registered_at=now,
+            last_update=now,
+            expires_at=now + lifetime + self._grace,
+            identity=identity,
+            extra=tuple(params.extra),
+        )
+        replaced = self.get_by_endpoint(reg.endpoint)
+        if self._store is not None:
+            self._store.put_registration(reg)
+        if replaced is not None:
+            self._unindex(replaced)
+        self._index(reg)
+        return Registered(reg, replaced)
+
+    def update(
+        self,
+        reg_id: str,
+        query: Sequence[str],
+        payload: bytes,
+        content_format: int | None,
+        remote: Address,
+        now: float,
+        identity: str | None = None,
+    ) -> Updated:
+        """Apply an Update. A registration made under a DTLS identity only accepts
+        Updates from that identity; any other answers 4.04 like an unknown id."""
+        previous = self._owned(reg_id, identity)
+        params, raw_binding = _parse_params(query, _UPDATE_PARAMS, keep_unknown=self._keep_unknown)
+        binding, queue = previous.binding, previous.queue_mode
+        if raw_binding is not None:
+            binding, binding_queue = _binding(raw_binding, previous.version)
+            if previous.version == "1.0":
+                queue = binding_queue  # 1.0 carries queue mode inside the binding
+        links = previous.object_links
+        if payload:
+            links = _object_links(payload, content_format, strict=self._strict_cf)
+        extra = previous.extra
+        if params.extra:
+            extra = tuple({**dict(previous.extra), **dict(params.extra)}.items())
+        lifetime = previous.lifetime if params.lifetime is None else params.lifetime
+        reg = dataclasses.replace(
+            previous,
+            lifetime=lifetime,
+            binding=binding,
+            queue_mode=queue or params.queue,
+            sms_number=previous.sms_number if params.sms is None else params.sms,
+            object_links=links,
+            address=remote,
+            last_update=now,
+            expires_at=now + lifetime + self._grace,
+            extra=extra,
+        )
+        if self._store is not None:
+            self._store.put_registration(reg)
+        self._by_id[reg.id] = reg
+        return Updated(previous, reg)
+
+    def deregister(self, reg_id: str, identity: str | None = None) -> Deregistered:
+        reg = self._owned(reg_id, identity)
+        self._remove(reg)
+        return Deregistered(reg)
+
+    def expire(self, now: float) -> list[Expired]:
+        """Remove every registration whose expiry time has passed."""
+        events = []
+        for reg in [r for r in self._by_id.values() if r.is_expired(now)]:
+            self._remove(reg)
+            events.append(Expired(reg))
+        return events
+
+    # --- internals ------------------------------------------------------------
+    def _owned(self, reg_id: str, identity: str | None) -> Registration:
+        reg = self._by_id.get(reg_id)
+        if reg is None or (reg.identity is not None and reg.identity != identity):
+            raise NotFound(f"no registration {reg_id!r}")
+        return reg
+
+    def _unused_id(self) -> str:
+        for _ in range(16):
+            candidate = self._new_id()
+            if candidate and candidate not in self._by_id:
+                return candidate
+        raise OperationError(
+            "could not allocate a registration id", code=Code.INTERNAL_SERVER_ERROR
+        )
+
+    def _index(self, reg: Registration) -> None:
+        self._by_id[reg.id] = reg
+        self._by_endpoint[reg.endpoint] = reg.id
+
+    def _unindex(self, reg: Registration) -> None:
+        self._by_id.pop(reg.id, None)
+        if self._by_endpoint.get(reg.endpoint) == reg.id:
+            del self._by_endpoint[reg.endpoint]
+
+    def _remove(self, reg: Registration) -> None:
+        if self._store is not None:
+            self._store.delete_registration(reg.id)
+        self._unindex(reg)

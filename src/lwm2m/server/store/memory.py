@@ -1,0 +1,100 @@
+"""A store in process memory: for tests and for servers that need nothing to persist."""
+
+from __future__ import annotations
+
+from lwm2m.server.registration import Registration
+from lwm2m.server.store.base import Observation, SecurityInfo, StoreError
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """Implements :class:`~lwm2m.server.store.ServerStore` with dicts."""
+
+    def __init__(self) -> None:
+        self._registrations: dict[str, Registration] = {}
+        self._endpoints: dict[str, str] = {}
+        self._observations: dict[bytes, Observation] = {}
+        self._security: dict[str, SecurityInfo] = {}
+        self._identities: dict[str, str] = {}
+
+    # --- registrations -----------------------------------------------------------
+    def put_registration(self, registration: Registration) -> None:
+        old_id = self._endpoints.get(registration.endpoint)
+        if old_id is not None and old_id != registration.id:
+            self.delete_registration(old_id)
+        previous = self._registrations.get(registration.id)
+        if previous is not None and previous.endpoint != registration.endpoint:
+            del self._endpoints[previous.endpoint]
+        self._registrations[registration.id] = registration
+        self._endpoints[registration.endpoint] = registration.id
+
+    def get_registration(self, reg_id: str) -> Registration | None:
+        return self._registrations.get(reg_id)
+
+    def get_registration_by_endpoint(self, endpoint: str) -> Registration | None:
+        reg_id = self._endpoints.get(endpoint)
+        return None if reg_id is None else self._registrations[reg_id]
+
+    def delete_registration(self, reg_id: str) -> Registration | None:
+        reg = self._registrations.pop(reg_id, None)
+        if reg is None:
+            return None
+        del self._endpoints[reg.endpoint]
+        for token in [t for t, o in self._observations.items() if o.registration_id == reg_id]:
+            del self._observations[token]
+        return reg
+
+    def list_registrations(self) -> list[Registration]:
+        return list(self._registrations.values())
+
+    # --- observations -----------------------------------------------------------
+    def put_observation(self, observation: Observation) -> None:
+        if observation.registration_id not in self._registrations:
+            raise StoreError(
+                f"observation for unknown registration {observation.registration_id!r}"
+            )
+        self._observations[observation.token] = observation
+
+    def get_observation(self, token: bytes) -> Observation | None:
+        return self._observations.get(token)
+
+    def delete_observation(self, token: bytes) -> Observation | None:
+        return self._observations.pop(token, None)
+
+    def list_observations(self, registration_id: str | None = None) -> list[Observation]:
+        return [
+            o
+            for o in self._observations.values()
+            if registration_id is None or o.registration_id == registration_id
+        ]
+
+    # --- security info --------------------------------------------------------
+    def put_security(self, info: SecurityInfo) -> None:
+        if info.psk_identity is not None:
+            owner = self._identities.get(info.psk_identity)
+            if owner is not None and owner != info.endpoint:
+                raise StoreError(f"PSK identity {info.psk_identity!r} is used by {owner!r}")
+        self.delete_security(info.endpoint)
+        self._security[info.endpoint] = info
+        if info.psk_identity is not None:
+            self._identities[info.psk_identity] = info.endpoint
+
+    def get_security(self, endpoint: str) -> SecurityInfo | None:
+        return self._security.get(endpoint)
+
+    def get_security_by_identity(self, identity: str) -> SecurityInfo | None:
+        endpoint = self._identities.get(identity)
+        return None if endpoint is None else self._security[endpoint]
+
+    def delete_security(self, endpoint: str) -> SecurityInfo | None:
+        info = self._security.pop(endpoint, None)
+        if info is not None and info.psk_identity is not None:
+            del self._identities[info.psk_identity]
+        return info
+
+    def list_security(self) -> list[SecurityInfo]:
+        return list(self._security.values())
+
+    def close(self) -> None:
+        """Nothing to release; present for the interface."""
