@@ -1,12 +1,22 @@
-"""The ``lwm2m`` command line."""
+"""The ``lwm2m`` command line.
+
+Each sub-command lives in its own module under :mod:`lwm2m.cli` and exposes
+``add_parser(subparsers)``, which adds its parser and sets ``func`` (a
+callable taking the parsed arguments and returning the exit status).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import logging
 import sys
 from collections.abc import Sequence
 
 import lwm2m
+
+#: Sub-command modules, in the order ``--help`` lists them.
+COMMAND_MODULES = ("demo",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,16 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lwm2m", description="OMA Lightweight M2M stack: client, server and tools."
     )
     parser.add_argument("--version", action="version", version=f"lwm2m {lwm2m.__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = sub.add_parser("demo", help="run the end-to-end demo on loopback")
-    demo.set_defaults(func=_run_demo)
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"lwm2m.cli.{name}")
+        module.add_parser(sub)
     return parser
-
-
-def _run_demo(args: argparse.Namespace) -> int:
-    from lwm2m.cli.demo import run_demo
-
-    return run_demo(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     result: int = func(args)
     return result
 

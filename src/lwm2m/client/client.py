@@ -1,0 +1,837 @@
+"""The public LwM2M client: object store + engine + RD state machine over CoAP endpoints.
+
+Theory of operation
+-------------------
+:class:`Client` is the asyncio shell around three sans-IO parts:
+
+* the :class:`~lwm2m.client.store.ObjectStore` with the application's values,
+* the :class:`~lwm2m.client.engine.Engine` answering device-management requests,
+* the :class:`~lwm2m.client.rd.RdCoordinator` deciding when to bootstrap,
+  register, update and de-register.
+
+Each server account (and the bootstrap server) gets a :class:`_Connection`:
+its own CoAP :class:`~lwm2m.coap.endpoint.Endpoint` (one socket, or one DTLS
+session for ``coaps://``), through which the client sends Register/Update and
+the server sends its requests back. The coordinator's actions are executed
+here: requests become tasks whose outcome is fed back with the action's token,
+timers become ``loop.call_at`` handles keyed by (server, timer), events go to
+the application's callbacks and to :meth:`Client.events` iterators.
+
+Observations are accepted by the endpoint (RFC 7641) when the engine answers
+a GET/FETCH carrying Observe=0; from then on this shell owns their timing:
+every store change is matched against the observed paths and run through the
+observation's :class:`~lwm2m.client.notify_rules.NotifyRule` (pmin, pmax, gt,
+lt, st, epmin, epmax with the server's attributes and the Server object's
+defaults /1/x/2 and /1/x/3). A notification due while the server is not
+reachable (disabled, queue mode asleep, not registered) is stored when
+Notification Storing /1/x/6 is true and sent, in order, after the next
+successful Register/Update; otherwise it is dropped.
+
+The Server object acts through the store: a write of Lifetime /1/x/1 or
+Binding /1/x/7 triggers an Update, Disable /1/x/4 de-registers for the Disable
+Timeout /1/x/5, Registration Update Trigger /1/x/8 and Bootstrap-Request
+Trigger /1/x/9 do what their names say.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import ipaddress
+import logging
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from lwm2m import formats
+from lwm2m.client.attributes import Attributes
+from lwm2m.client.engine import Engine, ServerContext
+from lwm2m.client.events import Event, RdEvent
+from lwm2m.client.notify_rules import NotifyRule
+from lwm2m.client.rd import (
+    Action,
+    AnswerFinish,
+    CancelTimer,
+    ClientSettings,
+    CloseConnection,
+    RdCoordinator,
+    RegState,
+    RestoreConfig,
+    RetryPolicy,
+    SaveConfig,
+    SendBootstrapRequest,
+    SendDeregister,
+    SendRegister,
+    SendUpdate,
+    SetTimer,
+    Timer,
+    server_accounts,
+)
+from lwm2m.client.store import ObjectStore
+from lwm2m.coap.endpoint import Endpoint
+from lwm2m.coap.errors import RequestError, RequestTimeout
+from lwm2m.coap.layer import TransmissionParams
+from lwm2m.coap.message import Message
+from lwm2m.coap.numbers import Code, ContentFormat
+from lwm2m.coap.observe import ServerObservation
+from lwm2m.errors import ModelError, NotFound
+from lwm2m.formats.link import format_object_list
+from lwm2m.model import Path, Registry, Value
+from lwm2m.transport.base import Address
+
+log = logging.getLogger(__name__)
+
+EventCallback = Callable[[Event], "Awaitable[None] | None"]
+
+# Server object (1) resources the shell acts on (Core TS 1.1 E.2).
+SRV_SSID, SRV_LIFETIME, SRV_PMIN, SRV_PMAX = 0, 1, 2, 3
+SRV_DISABLE, SRV_DISABLE_TIMEOUT, SRV_STORING, SRV_BINDING = 4, 5, 6, 7
+SRV_UPDATE_TRIGGER, SRV_BS_TRIGGER, SRV_MUTE_SEND = 8, 9, 23
+# Security object (0) resources.
+SEC_URI, SEC_BOOTSTRAP, SEC_MODE, SEC_IDENTITY, SEC_SERVER_KEY, SEC_SECRET = 0, 1, 2, 3, 4, 5
+SEC_SSID = 10
+
+_UNREACHABLE_STATES = frozenset(
+    {
+        RegState.IDLE,
+        RegState.WAIT_REGISTER,
+        RegState.REGISTERING,
+        RegState.DISABLED,
+        RegState.DISABLING,
+        RegState.DEREGISTERING,
+        RegState.SLEEPING,
+    }
+)
+
+
+@dataclass(slots=True)
+class _Observed:
+    """The shell's state for one accepted observation."""
+
+    server: int
+    observation: ServerObservation
+    paths: list[Path]
+    rule: NotifyRule
+    timer: asyncio.TimerHandle | None = None
+    stored: list[Message] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Connection:
+    key: int | None  # short server id, None for the bootstrap server
+    uri: str
+    endpoint: Endpoint
+    remote: Address
+    context: ServerContext
+
+
+class Client:
+    """An LwM2M client (see the module docstring); path strings as in the seed's API."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        registry: Registry | None = None,
+        lwm2m_version: str = "1.1",
+        queue_mode: bool = False,
+        retry: RetryPolicy | None = None,
+        update_margin: float | None = None,
+        queue_rx_time: float | None = None,
+        bootstrap_timeout: float | None = None,
+        transmission: TransmissionParams | None = None,
+        local_host: str | None = None,
+    ) -> None:
+        self.endpoint_name = endpoint
+        self.store = ObjectStore(registry)
+        self.engine = Engine(self.store, lwm2m_version=lwm2m_version)
+        settings = ClientSettings(endpoint=endpoint, lwm2m_version=lwm2m_version)
+        settings.queue_mode = queue_mode
+        if retry is not None:
+            settings.retry = retry
+            settings.bootstrap_retry = retry
+        if update_margin is not None:
+            settings.update_margin = update_margin
+        if queue_rx_time is not None:
+            settings.queue_rx_time = queue_rx_time
+        if bootstrap_timeout is not None:
+            settings.bootstrap_timeout = bootstrap_timeout
+        self.settings = settings
+        self.transmission = transmission
+        self.local_host = local_host
+        self._event_callbacks: list[EventCallback] = []
+        self._event_queues: list[asyncio.Queue[Event]] = []
+        self._coord: RdCoordinator | None = None
+        self._connections: dict[int | None, _Connection] = {}
+        self._contexts: dict[int, ServerContext] = {}
+        self._timers: dict[tuple[int | None, Timer], asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._observed: dict[int, _Observed] = {}  # id(ServerObservation) -> state
+        self._snapshot: tuple[dict[int, Any], dict[int, Any]] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._started = False
+        self.store.add_listener(self._on_store_change)
+        for oid in (0, 1, 3):
+            self.store.add_object(oid)
+
+    # ------------------------------------------------------------------ API
+    def set(self, path: str, value: object) -> None:
+        """Set a resource value (type and range checked); a callable is read on demand."""
+        self.store.set(path, value)
+
+    def get(self, path: str) -> Any:
+        return self.store.get(path)
+
+    def create_instance(self, object_id: int, instance_id: int | None = None) -> int:
+        return self.store.create_instance(object_id, instance_id)
+
+    def delete_instance(self, object_id: int, instance_id: int) -> None:
+        self.store.delete_instance(object_id, instance_id)
+
+    def on_execute(self, path: str, callback: Callable[..., Any] | None = None) -> Any:
+        """Register an execute callback ``cb(path, args)``; usable as a decorator."""
+        p = Path.parse(path)
+
+        def register(cb: Callable[..., Any]) -> Callable[..., Any]:
+            self.store.callbacks.execute[p] = cb
+            return cb
+
+        return register(callback) if callback is not None else register
+
+    def on_validate(self, path: str, callback: Callable[..., Any]) -> None:
+        """``cb(path, value) -> bool``: False rejects a server write with 4.00."""
+        self.store.callbacks.validate[Path.parse(path)] = callback
+
+    def on_post_write(self, path: str, callback: Callable[..., Any]) -> None:
+        self.store.callbacks.post_write[Path.parse(path)] = callback
+
+    def on_create(self, object_id: int, callback: Callable[..., Any]) -> None:
+        self.store.callbacks.create[object_id] = callback
+
+    def on_delete(self, object_id: int, callback: Callable[..., Any]) -> None:
+        self.store.callbacks.delete[object_id] = callback
+
+    def on_event(self, callback: EventCallback) -> EventCallback:
+        """Call ``callback(event)`` for every RD event; usable as a decorator."""
+        self._event_callbacks.append(callback)
+        return callback
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Iterate over RD events from now on (until the consumer stops)."""
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._event_queues.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._event_queues.remove(queue)
+
+    async def wait_for(self, *kinds: RdEvent, timeout: float = 30.0) -> Event:
+        """Wait for the next event of one of ``kinds`` (a convenience for scripts and tests)."""
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._event_queues.append(queue)
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    ev = await queue.get()
+                    if ev.kind in kinds:
+                        return ev
+        finally:
+            self._event_queues.remove(queue)
+
+    def add_server(
+        self,
+        uri: str,
+        *,
+        short_server_id: int = 101,
+        lifetime: int = 86400,
+        binding: str = "U",
+        bootstrap: bool = False,
+        psk_identity: bytes | str | None = None,
+        psk_key: bytes | None = None,
+        notification_storing: bool = True,
+        instance_id: int | None = None,
+    ) -> int:
+        """Provision a server account (or the bootstrap server) in /0 and /1.
+
+        The same as the seed's ``lwm2m_engine_set_*("0/0/0", ...)`` calls, in
+        one step. Returns the Security instance id.
+        """
+        iid = self.store.create_instance(0, instance_id)
+        base = f"0/{iid}"
+        self.set(f"{base}/{SEC_URI}", uri)
+        self.set(f"{base}/{SEC_BOOTSTRAP}", bootstrap)
+        if psk_identity is not None and psk_key is not None:
+            ident = psk_identity.encode() if isinstance(psk_identity, str) else psk_identity
+            self.set(f"{base}/{SEC_MODE}", 0)
+            self.set(f"{base}/{SEC_IDENTITY}", ident)
+            self.set(f"{base}/{SEC_SECRET}", psk_key)
+        else:
+            self.set(f"{base}/{SEC_MODE}", 3)
+            self.set(f"{base}/{SEC_IDENTITY}", b"")
+            self.set(f"{base}/{SEC_SECRET}", b"")
+        self.set(f"{base}/{SEC_SERVER_KEY}", b"")
+        if bootstrap:
+            return iid
+        self.set(f"{base}/{SEC_SSID}", short_server_id)
+        sid = self.store.create_instance(1)
+        self.set(f"1/{sid}/{SRV_SSID}", short_server_id)
+        self.set(f"1/{sid}/{SRV_LIFETIME}", lifetime)
+        self.set(f"1/{sid}/{SRV_STORING}", notification_storing)
+        self.set(f"1/{sid}/{SRV_BINDING}", binding)
+        return iid
+
+    @property
+    def registered_servers(self) -> list[int]:
+        if self._coord is None:
+            return []
+        return [ssid for ssid, m in self._coord.servers.items() if m.registered]
+
+    def state(self, short_server_id: int) -> RegState | None:
+        if self._coord is None or short_server_id not in self._coord.servers:
+            return None
+        return self._coord.servers[short_server_id].state
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Start bootstrap/registration; returns at once (events tell what happens)."""
+        if self._started:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._started = True
+        security, servers = self._config_values()
+        accounts = server_accounts(security, servers, queue_mode=self.settings.queue_mode)
+        has_bs = any(v.get(SEC_BOOTSTRAP) is True for v in security.values())
+        self._coord = RdCoordinator(self.settings, accounts, bootstrap=has_bs)
+        self._execute(self._coord.start(self._now()))
+
+    async def stop(self, deregister: bool = True, timeout: float = 10.0) -> None:
+        """De-register (when asked) from every server, then close every socket."""
+        if not self._started or self._coord is None:
+            return
+        self._execute(self._coord.stop(self._now(), deregister=deregister))
+        if deregister:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    while any(
+                        m.state is RegState.DEREGISTERING for m in self._coord.servers.values()
+                    ):
+                        await asyncio.sleep(0.01)
+        self._started = False
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        for obs in self._observed.values():
+            if obs.timer is not None:
+                obs.timer.cancel()
+        self._observed.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for conn in list(self._connections.values()):
+            await conn.endpoint.close()
+        self._connections.clear()
+
+    def run(self) -> None:
+        """Start and run until interrupted (Ctrl-C de-registers)."""
+
+        async def main() -> None:
+            await self.start()
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await self.stop()
+
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(main())
+
+    async def __aenter__(self) -> Client:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------- helpers
+    def _now(self) -> float:
+        loop = self._loop or asyncio.get_running_loop()
+        return loop.time()
+
+    def _config_values(self) -> tuple[dict[int, Any], dict[int, Any]]:
+        def values(oid: int) -> dict[int, Any]:
+            out: dict[int, Any] = {}
+            for iid in self.store.instance_ids(oid):
+                out[iid] = {
+                    rid: self.store.get(Path(oid, iid, rid))
+                    for rid in self.store.resource_ids(oid, iid)
+                }
+            return out
+
+        return values(0), values(1)
+
+    def _server_instance(self, ssid: int) -> int | None:
+        for iid in self.store.instance_ids(1):
+            with contextlib.suppress(ModelError, NotFound):
+                if self.store.get(Path(1, iid, SRV_SSID)) == ssid:
+                    return iid
+        return None
+
+    def _server_value(self, ssid: int, rid: int, default: Any = None) -> Any:
+        iid = self._server_instance(ssid)
+        if iid is None:
+            return default
+        try:
+            return self.store.get(Path(1, iid, rid))
+        except (NotFound, ModelError):
+            return default
+
+    def _security_for(self, key: int | None) -> dict[int, Any] | None:
+        security, _ = self._config_values()
+        for values in security.values():
+            is_bs = values.get(SEC_BOOTSTRAP) is True
+            if (key is None and is_bs) or (
+                key is not None and values.get(SEC_SSID) == key and not is_bs
+            ):
+                found: dict[int, Any] = values
+                return found
+        return None
+
+    # ------------------------------------------------------------ actions
+    def _execute(self, actions: Iterable[Action]) -> None:
+        for action in actions:
+            try:
+                self._execute_one(action)
+            except Exception:
+                log.exception("RD action %r failed", action)
+
+    def _execute_one(self, action: Action) -> None:
+        if isinstance(action, Event):
+            self._emit(action)
+        elif isinstance(action, SetTimer):
+            self._set_timer(action.server, action.timer, action.deadline)
+        elif isinstance(action, CancelTimer):
+            handle = self._timers.pop((action.server, action.timer), None)
+            if handle is not None:
+                handle.cancel()
+        elif isinstance(action, SendRegister | SendUpdate | SendDeregister | SendBootstrapRequest):
+            self._spawn(self._send(action))
+        elif isinstance(action, CloseConnection):
+            conn = self._connections.pop(action.server, None)
+            if conn is not None:
+                self._forget_observations(action.server)
+                self._spawn(conn.endpoint.close())
+        elif isinstance(action, SaveConfig):
+            self._snapshot = self._config_values()
+        elif isinstance(action, RestoreConfig):
+            self._spawn(self._restore_config())
+        elif isinstance(action, AnswerFinish):
+            pass  # answered synchronously by the Bootstrap-Finish handler
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _set_timer(self, server: int | None, timer: Timer, deadline: float) -> None:
+        loop = self._loop or asyncio.get_running_loop()
+        old = self._timers.pop((server, timer), None)
+        if old is not None:
+            old.cancel()
+
+        def fire() -> None:
+            self._timers.pop((server, timer), None)
+            if self._coord is not None:
+                self._execute(self._coord.timer_fired(server, timer, self._now()))
+
+        self._timers[(server, timer)] = loop.call_at(deadline, fire)
+
+    def _emit(self, event: Event) -> None:
+        log.info("event %s server=%s %s", event.kind.name, event.server, event.detail)
+        if event.kind in (RdEvent.REGISTRATION_COMPLETE, RdEvent.REG_UPDATE_COMPLETE):
+            assert event.server is not None
+            self._flush_stored(event.server)
+        for queue in self._event_queues:
+            queue.put_nowait(event)
+        for cb in self._event_callbacks:
+            try:
+                result = cb(event)
+                if asyncio.iscoroutine(result):
+                    self._spawn(result)
+            except Exception:
+                log.exception("event callback failed")
+
+    async def _restore_config(self) -> None:
+        if self._snapshot is None:
+            return
+        security, servers = self._snapshot
+        for oid, values in ((0, security), (1, servers)):
+            for iid in self.store.instance_ids(oid):
+                self.store.delete_instance(oid, iid)
+            for iid, resources in values.items():
+                self.store.create_instance(oid, iid)
+                for rid, value in resources.items():
+                    self.store.set(Path(oid, iid, rid), value)
+
+    # ------------------------------------------------------------ network
+    async def _connection(self, key: int | None) -> _Connection:
+        conn = self._connections.get(key)
+        if conn is not None and not conn.endpoint.closed:
+            return conn
+        security = self._security_for(key)
+        if security is None:
+            raise OSError(f"no Security instance for server {key}")
+        uri = str(security.get(SEC_URI, ""))
+        parts = urlsplit(uri)
+        if parts.scheme not in ("coap", "coaps") or not parts.hostname:
+            raise OSError(f"unsupported server URI {uri!r}")
+        port = parts.port or (5684 if parts.scheme == "coaps" else 5683)
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(parts.hostname, port, type=socket.SOCK_DGRAM)
+        family, _, _, _, sockaddr = infos[0]
+        remote: Address = (str(sockaddr[0]), int(sockaddr[1]))
+        local = self.local_host or _local_host_for(remote[0], family)
+        if parts.scheme == "coaps":
+            endpoint = await self._open_dtls(local, remote, security)
+        else:
+            endpoint = await Endpoint.create_udp(local, 0, params=self.transmission)
+        if key is None:
+            context = ServerContext(short_id=0, is_bootstrap=True)
+        else:
+            context = self._contexts.setdefault(key, ServerContext(short_id=key))
+        conn = _Connection(key, uri, endpoint, remote, context)
+        endpoint.set_fallback_handler(functools.partial(self._on_server_request, conn))
+        endpoint.add_observation_listener(functools.partial(self._on_observation, conn))
+        self._connections[key] = conn
+        return conn
+
+    async def _open_dtls(self, local: str, remote: Address, security: dict[int, Any]) -> Endpoint:
+        from lwm2m.client.dtls import open_dtls_endpoint
+
+        endpoint: Endpoint = await open_dtls_endpoint(
+            local, remote, security, params=self.transmission
+        )
+        return endpoint
+
+    async def _send(
+        self, action: SendRegister | SendUpdate | SendDeregister | SendBootstrapRequest
+    ) -> None:
+        server = action.server
+        assert self._coord is not None
+        try:
+            conn = await self._connection(server)
+            msg = self._build_request(action)
+            resp = await conn.endpoint.request(msg, remote=conn.remote)
+        except RequestTimeout:
+            self._execute(self._coord.timeout(server, action.token, self._now()))
+            return
+        except (RequestError, OSError) as exc:
+            self._execute(self._coord.network_error(server, action.token, self._now(), str(exc)))
+            return
+        except Exception as exc:  # a bug must not stop the state machine
+            log.exception("sending %r failed", action)
+            self._execute(self._coord.network_error(server, action.token, self._now(), repr(exc)))
+            return
+        self._execute(
+            self._coord.response(server, action.token, resp.code, self._now(), resp.location_path)
+        )
+
+    def _build_request(
+        self, action: SendRegister | SendUpdate | SendDeregister | SendBootstrapRequest
+    ) -> Message:
+        if isinstance(action, SendDeregister):
+            return Message.request(Code.DELETE, list(action.location))
+        if isinstance(action, SendBootstrapRequest):
+            return Message.request(Code.POST, list(action.path), query=list(action.query))
+        path = list(action.path) if isinstance(action, SendRegister) else list(action.location)
+        payload = b""
+        cf: int | None = None
+        if action.object_links:
+            payload = self._object_links().encode()
+            cf = ContentFormat.LINK_FORMAT
+        return Message.request(
+            Code.POST, path, query=list(action.query), payload=payload, content_format=cf
+        )
+
+    def _object_links(self) -> str:
+        # Security (0) and OSCORE (21) are never listed (Core TS 1.1 6.2.1).
+        listed = [oid for oid in self.store.object_ids() if oid not in (0, 21)]
+        versions = {}
+        for oid in listed:
+            odef = self.store.registry.get(oid)
+            if odef is not None and odef.version != "1.0":
+                versions[oid] = odef.version
+        paths = [p for p in self.store.object_links() if p[0] in listed]
+        cts = [ContentFormat.SENML_CBOR] if self.settings.lwm2m_version != "1.0" else []
+        return format_object_list(paths, versions=versions, content_formats=cts)
+
+    # ------------------------------------------------------ server requests
+    async def _on_server_request(self, conn: _Connection, req: Message, remote: Address) -> Message:
+        coord = self._coord
+        if coord is None:
+            return Message(code=Code.SERVICE_UNAVAILABLE)
+        now = self._now()
+        if conn.key is None:
+            return await self._on_bootstrap_request(conn, req)
+        machine = coord.servers.get(conn.key)
+        if machine is None or not machine.accepts_requests:
+            return Message(code=Code.SERVICE_UNAVAILABLE)
+        self._execute(machine.server_activity(now))
+        response = await self.engine.handle(req, conn.context)
+        if (
+            req.observe == 0
+            and req.code in (Code.GET, Code.FETCH)
+            and response.code == Code.CONTENT
+        ):
+            response.observe = 0
+        if req.code == Code.POST and response.code == Code.CHANGED:
+            self._after_execute(conn.key, req)
+        return response
+
+    def _after_execute(self, ssid: int, req: Message) -> None:
+        """Server object executes act on the RD machine (after the 2.04 goes out)."""
+        try:
+            path = Path.from_segments(req.uri_path)
+        except ModelError:
+            return
+        if len(path) != 3 or path[0] != 1 or self._coord is None:
+            return
+        try:
+            target = int(self.store.get(Path(1, path[1], SRV_SSID)))
+        except (NotFound, ModelError, TypeError, ValueError):
+            return
+        machine = self._coord.servers.get(target)
+        if machine is None:
+            return
+        loop = self._loop or asyncio.get_running_loop()
+        rid = path[2]
+        if rid == SRV_DISABLE:
+            timeout = self._server_value(target, SRV_DISABLE_TIMEOUT, 86400)
+            loop.call_soon(lambda: self._execute(machine.disable(self._now(), float(timeout))))
+        elif rid == SRV_UPDATE_TRIGGER:
+            loop.call_soon(lambda: self._execute(machine.update_trigger(self._now())))
+        elif rid == SRV_BS_TRIGGER:
+            coord = self._coord
+            loop.call_soon(lambda: self._execute(coord.bootstrap_trigger(self._now())))
+
+    async def _on_bootstrap_request(self, conn: _Connection, req: Message) -> Message:
+        assert self._coord is not None
+        bs = self._coord.bootstrap
+        if bs is None or not bs.accepts_operations:
+            return Message(code=Code.SERVICE_UNAVAILABLE)
+        now = self._now()
+        if req.code == Code.POST and tuple(req.uri_path) == ("bs",):
+            security, servers = self._config_values()
+            actions = self._coord.bootstrap_finish(security, servers, now)
+            code = next((a.code for a in actions if isinstance(a, AnswerFinish)), Code.CHANGED)
+            loop = self._loop or asyncio.get_running_loop()
+            loop.call_soon(self._execute, actions)
+            if code == Code.CHANGED:
+                self._connections_to_refresh()
+            return Message(code=code)
+        self._execute(self._coord.bootstrap_activity(now))
+        return await self.engine.handle(req, conn.context)
+
+    def _connections_to_refresh(self) -> None:
+        # New accounts may point elsewhere: reopen their connections lazily.
+        for key in [k for k in self._connections if k is not None]:
+            conn = self._connections.pop(key)
+            self._spawn(conn.endpoint.close())
+
+    # ------------------------------------------------------------ observe
+    def _on_observation(self, conn: _Connection, obs: ServerObservation, active: bool) -> None:
+        key = id(obs)
+        if not active:
+            state = self._observed.pop(key, None)
+            if state is not None and state.timer is not None:
+                state.timer.cancel()
+            return
+        if conn.key is None:
+            return
+        paths = self._observation_paths(obs)
+        rule = NotifyRule(self._effective_attributes(conn.key, paths))
+        rule.sent(self._now(), self._single_value(paths))
+        state = _Observed(conn.key, obs, paths, rule)
+        self._observed[key] = state
+        self._arm_observation(state)
+
+    def _observation_paths(self, obs: ServerObservation) -> list[Path]:
+        request = obs.request
+        if request.code == Code.FETCH:
+            from lwm2m.formats import senml_cbor, senml_json
+
+            decode = (
+                senml_json.decode_paths
+                if request.content_format == ContentFormat.SENML_JSON
+                else senml_cbor.decode_paths
+            )
+            try:
+                return list(decode(request.payload))
+            except Exception:
+                return []
+        try:
+            return [Path.from_segments(obs.path)]
+        except ModelError:
+            return []
+
+    def _effective_attributes(self, ssid: int, paths: list[Path]) -> Attributes:
+        defaults: Attributes = {}
+        pmin = self._server_value(ssid, SRV_PMIN)
+        pmax = self._server_value(ssid, SRV_PMAX)
+        if isinstance(pmin, int):
+            defaults["pmin"] = float(pmin)
+        if isinstance(pmax, int):
+            defaults["pmax"] = float(pmax)
+        ctx = self._contexts.get(ssid)
+        if ctx is None or len(paths) != 1:
+            return defaults
+        return ctx.attributes.effective(paths[0], defaults)
+
+    def _single_value(self, paths: list[Path]) -> Value:
+        if len(paths) == 1 and len(paths[0]) >= 3:
+            with contextlib.suppress(NotFound, ModelError):
+                value = self.store.get(paths[0])
+                return None if isinstance(value, dict) else value
+        return None
+
+    def _on_store_change(self, changed: list[Path]) -> None:
+        if not self._started or self._loop is None:
+            return
+        now = self._now()
+        for state in list(self._observed.values()):
+            if not any(
+                p.is_prefix_of(c) or c.is_prefix_of(p) for p in state.paths for c in changed
+            ):
+                continue
+            due = state.rule.on_change(now, self._single_value(state.paths))
+            if due is not None:
+                self._arm_observation(state)
+        self._react_to_config_change(changed, now)
+
+    def _react_to_config_change(self, changed: list[Path], now: float) -> None:
+        coord = self._coord
+        if coord is None:
+            return
+        if any(len(p) <= 2 and p and p[0] not in (0, 1) for p in changed):
+            self._execute(coord.objects_changed(now))
+        for p in changed:
+            if len(p) != 3 or p[0] != 1 or p[2] not in (SRV_LIFETIME, SRV_BINDING):
+                continue
+            try:
+                ssid = self.store.get(Path(1, p[1], SRV_SSID))
+                value = self.store.get(p)
+            except (NotFound, ModelError):
+                continue
+            machine = coord.servers.get(ssid)
+            if machine is None:
+                continue
+            if p[2] == SRV_LIFETIME:
+                self._execute(machine.lifetime_changed(int(value), now))
+            else:
+                self._execute(machine.binding_changed(str(value), now))
+
+    def _arm_observation(self, state: _Observed) -> None:
+        if state.timer is not None:
+            state.timer.cancel()
+            state.timer = None
+        deadline = state.rule.deadline()
+        if deadline is None:
+            return
+        loop = self._loop or asyncio.get_running_loop()
+        state.timer = loop.call_at(max(deadline, loop.time()), self._observation_due, state)
+
+    def _observation_due(self, state: _Observed) -> None:
+        state.timer = None
+        if id(state.observation) not in self._observed:
+            return
+        what = state.rule.due(self._now())
+        if what == "notify":
+            self._notify(state)
+        elif what == "sample":
+            due = state.rule.on_change(self._now(), self._single_value(state.paths))
+            if due is not None and due <= self._now():
+                self._notify(state)
+        self._arm_observation(state)
+
+    def _notify(self, state: _Observed) -> None:
+        self._spawn(self._send_notification(state))
+
+    async def _send_notification(self, state: _Observed) -> None:
+        conn = self._connections.get(state.server)
+        if conn is None:
+            return
+        obs = state.observation
+        response = await self.engine.handle(obs.request, conn.context)
+        value = self._single_value(state.paths)
+        state.rule.sent(self._now(), value)
+        self._arm_observation(state)
+        machine = self._coord.servers.get(state.server) if self._coord else None
+        if machine is None or machine.state in _UNREACHABLE_STATES:
+            if self._server_value(state.server, SRV_STORING, False) is True:
+                state.stored.append(response)
+            if machine is not None and machine.state is RegState.SLEEPING:
+                self._execute(machine.wake_up(self._now()))
+            return
+        conn.endpoint.push_notification(obs, response)
+
+    def _flush_stored(self, ssid: int) -> None:
+        conn = self._connections.get(ssid)
+        if conn is None:
+            return
+        for state in self._observed.values():
+            if state.server != ssid or not state.stored:
+                continue
+            stored, state.stored = state.stored, []
+            for response in stored:
+                conn.endpoint.push_notification(state.observation, response, confirmable=True)
+
+    def _forget_observations(self, key: int | None) -> None:
+        for k, state in list(self._observed.items()):
+            if state.server == key:
+                if state.timer is not None:
+                    state.timer.cancel()
+                del self._observed[k]
+
+    # ---------------------------------------------------------------- Send
+    async def send(
+        self, paths: Iterable[str], *, short_server_id: int | None = None, timeout: float = 30.0
+    ) -> int:
+        """LwM2M 1.1 Send (Core TS 6.4.6): POST /dp with the values of ``paths`` in SenML CBOR.
+
+        Returns the response code. Raises ``PermissionError`` when Mute Send
+        (/1/x/23) is true for the server.
+        """
+        if self._coord is None:
+            raise RuntimeError("the client is not started")
+        targets = [short_server_id] if short_server_id is not None else self.registered_servers
+        if not targets:
+            raise RuntimeError("no registered server to send to")
+        ssid = targets[0]
+        if self._server_value(ssid, SRV_MUTE_SEND, False) is True:
+            raise PermissionError(f"Send is muted for server {ssid} (/1/x/23)")
+        records = self.store.read_records([Path.parse(p) for p in paths])
+        payload = formats.encode(ContentFormat.SENML_CBOR, records, Path(), self.store.registry)
+        conn = await self._connection(ssid)
+        msg = Message.request(
+            Code.POST, "/dp", payload=payload, content_format=ContentFormat.SENML_CBOR
+        )
+        resp = await conn.endpoint.request(msg, remote=conn.remote, timeout=timeout)
+        return int(resp.code)
+
+
+def _overlaps(observed: list[Path], changed: list[Path]) -> bool:
+    return any(p.is_prefix_of(c) or c.is_prefix_of(p) for p in observed for c in changed)
+
+
+def _local_host_for(remote_host: str, family: int) -> str:
+    """Bind loopback for a loopback server, any address otherwise, in the server's family."""
+    try:
+        addr = ipaddress.ip_address(remote_host.split("%")[0])
+    except ValueError:
+        return "0.0.0.0"
+    if addr.is_loopback:
+        return "::1" if addr.version == 6 else "127.0.0.1"
+    return "::" if family == socket.AF_INET6 else "0.0.0.0"

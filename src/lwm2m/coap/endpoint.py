@@ -1,0 +1,950 @@
+"""CoAP endpoint: one socket acting as client and server at once.
+
+LwM2M needs both roles on one socket: a client registers from some address
+and the server then sends requests back to that very address. An
+:class:`Endpoint` is the thin asyncio shell around the sans-IO
+:class:`~lwm2m.coap.layer.MessageLayer`; block-wise transfers (RFC 7959) and
+Observe (RFC 7641) are handled here for both roles, transparently.
+
+Creating and closing::
+
+    ep = await Endpoint.create_udp(host="127.0.0.1", port=0,
+                                   params=TransmissionParams(), clock=None)
+    ep = Endpoint(transport)          # any DatagramTransport (e.g. DTLS)
+    ep.local_address                  # ("127.0.0.1", 56830)
+    await ep.close()                  # pending requests fail with EndpointClosed
+
+Server role. A handler is ``async def handler(request: Message, remote:
+Address) -> Message``; only ``code``, ``options`` and ``payload`` of the
+returned message are used (build it with ``Message.response_to(request, code,
+payload, ...)`` or ``Message(code=...)``), the endpoint fills in type, Message
+ID and token. Plain functions returning a ``Message`` work as well. The
+handler registered for the longest matching path prefix is called; without a
+match the fallback handler, else 4.04. A handler that raises gets the peer a
+5.00 (4.00 for :class:`~lwm2m.errors.DecodeError`) and a log line::
+
+    ep.add_resource("/3/0", handler)
+    ep.set_fallback_handler(handler)
+    ep.remove_resource("/3/0")
+
+Client role::
+
+    resp = await ep.request(Code.GET, "/3/0/1", remote=("127.0.0.1", 5683))
+    resp = await ep.request(message, remote=addr, timeout=5.0)   # a built Message
+    resp = await ep.get("/3/0", remote=addr, accept=ContentFormat.LWM2M_TLV)
+    resp = await ep.post(path, payload, remote=addr); ep.put(...); ep.delete(...)
+
+``request`` returns the response whatever its code; it raises
+:class:`~lwm2m.coap.errors.RequestTimeout`, ``ResetReceived``,
+``TransportError``, ``BadResponse`` or ``EndpointClosed`` (all
+:class:`~lwm2m.coap.errors.RequestError`) when there is no response.
+``confirmable=False`` sends NON. Bodies larger than the block size go out in
+Block1 blocks; Block2 responses are reassembled (ETag checked) before
+``request`` returns.
+
+Block-wise. ``block_size`` (default 1024) is the preferred size in both
+roles: the server never sends larger blocks and honours a smaller one asked
+for by the client; the client splits with it. ``max_body_size`` bounds
+reassembled bodies (4.13 with Size1 for requests, ``BadResponse`` for
+responses).
+
+Observe, server role. A handler accepts an observation by returning a 2.xx
+response that carries the Observe option (any value, e.g.
+``Message.response_to(req, Code.CONTENT, data, observe=0)``); the endpoint
+replaces the value by its sequence number. ``ep.notify("/3/0")`` runs the
+handler again, with the registration request, for every observation whose
+path is equal to, above or below the given path and sends the result as a
+notification; ``ep.push_notification(observation, response)`` sends a given
+response. Notifications are NON except every ``notify_con_every``-th and at
+least once per ``notify_con_interval`` seconds (or as asked with
+``confirmable=``). A non-2.xx notification ends the observation. Observers
+are dropped on RST, on a CON notification that is never acknowledged and on
+GET with Observe=1. ``ep.observations()`` lists them;
+``ep.add_observation_listener(cb)`` reports ``cb(observation, active)``.
+
+Observe, client role::
+
+    obs = await ep.observe("/3/0/13", remote=addr)
+    async for notification in obs:      # the first response comes first
+        ...
+    await obs.cancel()                  # GET with Observe=1
+    obs.forget()                        # next notification is answered with RST
+
+Timers: all protocol timers live in the message layer; the endpoint keeps a
+single event-loop timer armed for the earliest deadline. ``clock`` (default:
+the event loop's monotonic clock) is what the layer sees as "now".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import random
+import socket
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from types import CoroutineType
+from typing import Any
+
+from lwm2m.errors import DecodeError
+from lwm2m.transport.base import Address, DatagramTransport
+from lwm2m.transport.udp import UdpTransport
+
+from .blockwise import (
+    Block1Receiver,
+    Block1Sender,
+    Block2Cache,
+    Block2Collector,
+    BlockwiseError,
+    serve_block2,
+)
+from .errors import BadResponse, EndpointClosed, RequestError, RequestTimeout, TransportError
+from .layer import (
+    ExchangeFailed,
+    Incoming,
+    MessageAcknowledged,
+    MessageLayer,
+    RequestReceived,
+    ResponseReceived,
+    TransmissionParams,
+)
+from .message import BlockOption, Message, encode_uint, split_path
+from .numbers import Code, OptionNumber, Type, dotted
+from .observe import Observation, ObservationRegistry, ServerObservation
+
+__all__ = ["Endpoint", "Handler"]
+
+logger = logging.getLogger("lwm2m.coap")
+
+Handler = Callable[[Message, Address], Awaitable[Message] | Message]
+ObservationListener = Callable[[ServerObservation, bool], None]
+
+_OBSERVE = int(OptionNumber.OBSERVE)
+_BLOCK1 = int(OptionNumber.BLOCK1)
+_BLOCK2 = int(OptionNumber.BLOCK2)
+_OBSERVABLE = (Code.GET, Code.FETCH)
+_SPECIAL = frozenset((_OBSERVE, _BLOCK1, _BLOCK2))
+_Future = asyncio.Future
+
+
+class _Resumed:
+    """Continue, inside a Task, a coroutine whose first step already ran.
+
+    Handlers are started eagerly in the datagram callback; most finish in that
+    first step and need no Task at all. The few that suspend are handed to a
+    Task here, forwarding what the coroutine yielded, sent values and thrown
+    exceptions exactly like ``await`` would.
+    """
+
+    __slots__ = ("_coro", "_first")
+
+    def __init__(self, coro: Any, first: Any) -> None:
+        self._coro = coro
+        self._first = first
+
+    def abandon_if_cancelled(self, task: asyncio.Task[Any]) -> None:
+        """A Task cancelled before its first step never reached the coroutine: tell it now."""
+        coro = self._coro
+        if not task.cancelled() or coro.cr_frame is None:
+            return
+        try:
+            coro.throw(asyncio.CancelledError())
+        except BaseException:
+            return
+        coro.close()
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro = self._coro
+        to_yield = self._first
+        while True:
+            try:
+                sent = yield to_yield
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:
+                try:
+                    to_yield = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    to_yield = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+class _ServerCtx:
+    """What the endpoint must remember about a request while its handler runs."""
+
+    __slots__ = ("block1_echo", "block2", "handler", "incoming", "observe", "remote", "request")
+
+    def __init__(self, request: Message, remote: Address, incoming: Incoming) -> None:
+        self.request = request
+        self.remote = remote
+        self.incoming = incoming
+        self.handler: Handler | None = None
+        self.block1_echo: BlockOption | None = None
+        self.block2: BlockOption | None = None
+        self.observe: int | None = None
+
+
+def _error_response(code: Code, text: str) -> Message:
+    return Message(code=code, payload=text.encode())
+
+
+class Endpoint:
+    """A CoAP endpoint bound to one datagram transport (see the module docstring)."""
+
+    def __init__(
+        self,
+        transport: DatagramTransport,
+        *,
+        params: TransmissionParams | None = None,
+        clock: Callable[[], float] | None = None,
+        rng: random.Random | None = None,
+        block_size: int = 1024,
+        max_body_size: int = 1 << 20,
+        notify_con_every: int = 20,
+        notify_con_interval: float = 86400.0,
+        dedup_limit: int = 200_000,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._transport = transport
+        self._layer = MessageLayer(params, rng=rng, dedup_limit=dedup_limit)
+        self._clock: Callable[[], float] = clock if clock is not None else self._loop.time
+        self._szx = BlockOption.szx_for_size(block_size)
+        self._block_size = block_size
+        self._max_body = max_body_size
+        self._block1 = Block1Receiver(
+            max_body_size, self._szx, self._layer.params.exchange_lifetime
+        )
+        self._block2_cache = Block2Cache(self._layer.params.exchange_lifetime)
+        self._registry = ObservationRegistry(notify_con_every, notify_con_interval)
+        self._observation_listeners: list[ObservationListener] = []
+        self._resources: dict[tuple[str, ...], Handler] = {}
+        self._fallback: Handler | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._flushing = False
+        self._closed = False
+        self._addr_cache: dict[Any, Address] = {}
+        self._error_listeners: list[Callable[[OSError, Address | None], None]] = []
+        local_host = transport.local_address[0]
+        self._ipv6 = ":" in local_host
+        transport.set_callbacks(self._on_datagram, self._on_transport_error)
+
+    @classmethod
+    async def create_udp(
+        cls,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        params: TransmissionParams | None = None,
+        clock: Callable[[], float] | None = None,
+        **kwargs: Any,
+    ) -> Endpoint:
+        """Bind a UDP socket (IPv4 or IPv6 by ``host``) and wrap it in an endpoint."""
+        transport = await UdpTransport.create(host, port)
+        return cls(transport, params=params, clock=clock, **kwargs)
+
+    # ---------------------------------------------------------------- basics
+
+    @property
+    def local_address(self) -> Address:
+        return self._transport.local_address
+
+    @property
+    def layer(self) -> MessageLayer:
+        """The sans-IO message layer (for inspection and tests)."""
+        return self._layer
+
+    @property
+    def params(self) -> TransmissionParams:
+        return self._layer.params
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def add_error_listener(self, listener: Callable[[OSError, Address | None], None]) -> None:
+        """Be told about transport errors (ICMP unreachable, failed sends)."""
+        self._error_listeners.append(listener)
+
+    async def close(self) -> None:
+        """Fail pending requests with :class:`EndpointClosed`, stop tasks, close the socket."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._layer.abort_all(EndpointClosed("endpoint closed"), self._clock())
+        self._flush()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._transport.close()
+
+    async def __aenter__(self) -> Endpoint:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------- resources
+
+    def add_resource(self, path_prefix: str | Sequence[str], handler: Handler) -> None:
+        """Serve every request whose Uri-Path starts with ``path_prefix``."""
+        self._resources[self._path(path_prefix)] = handler
+
+    def remove_resource(self, path_prefix: str | Sequence[str]) -> None:
+        self._resources.pop(self._path(path_prefix), None)
+
+    def set_fallback_handler(self, handler: Handler | None) -> None:
+        """Handler for requests no resource prefix matches (default: 4.04)."""
+        self._fallback = handler
+
+    @staticmethod
+    def _path(path: str | Sequence[str]) -> tuple[str, ...]:
+        return split_path(path) if isinstance(path, str) else tuple(path)
+
+    def _find_handler(self, path: tuple[str, ...]) -> Handler | None:
+        resources = self._resources
+        if resources:
+            handler = resources.get(path)
+            if handler is not None:
+                return handler
+            for i in range(len(path) - 1, -1, -1):
+                handler = resources.get(path[:i])
+                if handler is not None:
+                    return handler
+        return self._fallback
+
+    # ------------------------------------------------------- event plumbing
+
+    def _on_datagram(self, data: bytes, remote: Address) -> None:
+        try:
+            self._layer.receive(data, remote, self._clock())
+            self._flush()
+        except Exception:  # a bug must not take the socket down
+            logger.exception("error while processing a datagram from %s", remote)
+
+    def _on_transport_error(self, exc: OSError, remote: Address | None) -> None:
+        logger.debug("transport error %r (peer %s)", exc, remote)
+        for listener in self._error_listeners:
+            try:
+                listener(exc, remote)
+            except Exception:
+                logger.exception("transport error listener failed")
+        if remote is not None and not self._closed:
+            self._layer.fail_remote(remote, TransportError(str(exc)), self._clock())
+            self._flush()
+
+    def _flush(self) -> None:
+        """Send what the layer produced and act on its events, until both are empty."""
+        if self._flushing:
+            return
+        self._flushing = True
+        layer = self._layer
+        try:
+            while True:
+                datagrams = layer.take_datagrams()
+                if datagrams and not self._closed:
+                    send = self._transport.send
+                    for data, remote in datagrams:
+                        send(data, remote)
+                events = layer.take_events()
+                if not events:
+                    if not datagrams:
+                        break
+                    continue
+                for event in events:
+                    self._dispatch(event)
+        finally:
+            self._flushing = False
+        if not self._closed:
+            self._arm_timer()
+
+    def _dispatch(self, event: Any) -> None:
+        kind = type(event)
+        if kind is ResponseReceived:
+            ctx = event.exchange.context
+            if isinstance(ctx, _Future):
+                if not ctx.done():
+                    ctx.set_result(event.response)
+            elif isinstance(ctx, Observation):
+                self._on_notification(ctx, event.response)
+        elif kind is RequestReceived:
+            self._on_request(event.request, event.remote, event.incoming)
+        elif kind is ExchangeFailed:
+            ctx = event.exchange.context
+            if isinstance(ctx, _Future):
+                if not ctx.done():
+                    ctx.set_exception(event.error)
+            elif isinstance(ctx, Observation):
+                ctx.fail(event.error)
+            elif isinstance(ctx, ServerObservation):
+                # RFC 7641 3.6 / 4.5: RST or an unacknowledged CON ends the observation.
+                self._drop_observation(ctx)
+        elif kind is MessageAcknowledged:
+            ctx = event.exchange.context
+            if isinstance(ctx, ServerObservation):
+                self._on_notification_acked(ctx)
+
+    def _arm_timer(self) -> None:
+        deadline = self._layer.next_deadline()
+        if deadline is None:
+            return
+        timer = self._timer
+        if timer is not None:
+            if self._timer_at <= deadline:
+                return
+            timer.cancel()
+        self._timer_at = deadline
+        delay = deadline - self._clock()
+        self._timer = self._loop.call_later(delay if delay > 0 else 0, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._closed:
+            return
+        try:
+            self._layer.handle_timeout(self._clock())
+            self._flush()
+        except Exception:
+            logger.exception("error in CoAP timer processing")
+        if self._timer is None:
+            self._arm_timer()
+
+    # ---------------------------------------------------------- server role
+
+    def _on_request(self, request: Message, remote: Address, incoming: Incoming) -> None:
+        ctx = _ServerCtx(request, remote, incoming)
+        try:
+            for number, _ in request.options:
+                if number in _SPECIAL:
+                    if not self._prepare_special(ctx):
+                        return
+                    request = ctx.request
+                    break
+            handler = self._find_handler(request.uri_path)
+        except DecodeError as exc:
+            self._layer.respond(
+                incoming, _error_response(Code.BAD_REQUEST, str(exc)), self._clock()
+            )
+            return
+        if handler is None:
+            self._layer.respond(incoming, Message(code=Code.NOT_FOUND), self._clock())
+            return
+        ctx.handler = handler
+        self._invoke(handler, request, remote, self._on_handler_done, ctx)
+
+    def _prepare_special(self, ctx: _ServerCtx) -> bool:
+        """Block1 reassembly and Observe bookkeeping; False if already answered."""
+        request = ctx.request
+        ctx.block2 = request.block2
+        observe = request.observe if request.code in _OBSERVABLE else None
+        ctx.observe = observe
+        if observe == 1:
+            removed = self._registry.remove_key(ctx.remote, request.token)
+            if removed is not None:
+                self._notify_listeners(removed, False)
+        block2 = ctx.block2
+        if block2 is not None and block2.num > 0:
+            cached = self._block2_cache.lookup(ctx.remote, request, self._clock())
+            if cached is not None:
+                response = serve_block2(cached, block2, self._szx)
+                self._layer.respond(ctx.incoming, response, self._clock())
+                return False
+        if request.has_option(_BLOCK1):
+            result = self._block1.feed(ctx.remote, request, self._clock())
+            if result.response is not None:
+                self._layer.respond(ctx.incoming, result.response, self._clock())
+                return False
+            ctx.block1_echo = result.echo
+            assembled = Message(
+                request.type,
+                request.code,
+                request.mid,
+                request.token,
+                [o for o in request.options if o[0] != _BLOCK1 and o[0] != OptionNumber.SIZE1],
+                result.body or b"",
+            )
+            ctx.request = assembled
+        return True
+
+    def _invoke(
+        self,
+        handler: Handler,
+        request: Message,
+        remote: Address,
+        done: Callable[[Message, Any], None],
+        ctx: Any,
+    ) -> None:
+        """Run ``handler`` eagerly; continue in a Task only if it suspends."""
+        try:
+            result = handler(request, remote)
+            if isinstance(result, Message):
+                done(result, ctx)
+                return
+            if type(result) is CoroutineType:
+                try:
+                    first = result.send(None)
+                except StopIteration as stop:
+                    done(self._checked(stop.value, request), ctx)
+                    return
+                resumed = _Resumed(result, first)
+                task = self._loop.create_task(self._finish_handler(resumed, request, done, ctx))
+                task.add_done_callback(resumed.abandon_if_cancelled)
+            else:
+                task = self._loop.create_task(self._finish_handler(result, request, done, ctx))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        except (Exception, asyncio.CancelledError) as exc:
+            done(self._handler_failed(exc, request), ctx)
+
+    async def _finish_handler(
+        self,
+        awaitable: Awaitable[Any],
+        request: Message,
+        done: Callable[[Message, Any], None],
+        ctx: Any,
+    ) -> None:
+        try:
+            response = self._checked(await awaitable, request)
+        except asyncio.CancelledError:
+            if self._closed:
+                raise
+            response = self._handler_failed(asyncio.CancelledError(), request)
+        except Exception as exc:
+            response = self._handler_failed(exc, request)
+        if self._closed:
+            return
+        done(response, ctx)
+        self._flush()
+
+    def _checked(self, value: Any, request: Message) -> Message:
+        if isinstance(value, Message):
+            return value
+        return self._handler_failed(
+            TypeError(f"handler returned {type(value).__name__}, not Message"), request
+        )
+
+    def _handler_failed(self, exc: BaseException, request: Message) -> Message:
+        if isinstance(exc, DecodeError):
+            return _error_response(Code.BAD_REQUEST, str(exc))
+        try:
+            path = request.path_string
+        except DecodeError:
+            path = "(undecodable path)"
+        logger.error("handler for %s %s failed", dotted(request.code), path, exc_info=exc)
+        return Message(code=Code.INTERNAL_SERVER_ERROR)
+
+    def _on_handler_done(self, response: Message, ctx: _ServerCtx) -> None:
+        if ctx.observe is not None:
+            response = self._observe_response(response, ctx)
+        if ctx.block2 is not None or len(response.payload) > self._block_size:
+            full = response
+            response = serve_block2(full, ctx.block2, self._szx)
+            if len(full.payload) > len(response.payload):
+                self._block2_cache.store(ctx.remote, ctx.request, full, self._clock())
+        if ctx.block1_echo is not None:
+            response = Message(
+                response.type,
+                response.code,
+                0,
+                b"",
+                [*response.options, (_BLOCK1, ctx.block1_echo.encode())],
+                response.payload,
+            )
+        self._layer.respond(ctx.incoming, response, self._clock())
+
+    # -------------------------------------------------------- observe: server
+
+    def _observe_response(self, response: Message, ctx: _ServerCtx) -> Message:
+        """Register or drop the observer of a GET/FETCH with Observe (RFC 7641 4.1)."""
+        request = ctx.request
+        accepted = (
+            ctx.observe == 0
+            and response.code >> 5 == 2
+            and (ctx.block2 is None or ctx.block2.num == 0)
+            and response.has_option(_OBSERVE)
+        )
+        options = [o for o in response.options if o[0] != _OBSERVE]
+        if accepted:
+            obs = self._registry.add(ctx.remote, request, ctx.handler, self._clock())
+            options.append((_OBSERVE, encode_uint(self._registry.next_sequence())))
+            self._notify_listeners(obs, True)
+        elif ctx.observe == 0:
+            old = self._registry.remove_key(ctx.remote, request.token)
+            if old is not None:
+                self._notify_listeners(old, False)
+        return Message(response.type, response.code, 0, b"", options, response.payload)
+
+    def _notify_listeners(self, obs: ServerObservation, active: bool) -> None:
+        for listener in self._observation_listeners:
+            try:
+                listener(obs, active)
+            except Exception:
+                logger.exception("observation listener failed")
+
+    def add_observation_listener(self, listener: ObservationListener) -> None:
+        """``listener(observation, active)`` on every registration and removal."""
+        self._observation_listeners.append(listener)
+
+    def observations(self, path: str | Sequence[str] | None = None) -> list[ServerObservation]:
+        """Current observers, optionally only those overlapping ``path``."""
+        if path is None:
+            return list(self._registry)
+        return self._registry.matching(self._path(path))
+
+    def remove_observation(self, observation: ServerObservation) -> None:
+        """Forget an observer without telling it."""
+        self._drop_observation(observation)
+
+    def _drop_observation(self, obs: ServerObservation) -> None:
+        if self._registry.remove(obs):
+            self._notify_listeners(obs, False)
+
+    def notify(self, path: str | Sequence[str], *, confirmable: bool | None = None) -> int:
+        """Re-run the handler of every observation overlapping ``path``; returns their number."""
+        targets = self._registry.matching(self._path(path))
+        for obs in targets:
+            self._invoke(
+                obs.handler,
+                obs.request,
+                obs.remote,
+                self._on_notification_ready,
+                (obs, confirmable),
+            )
+        self._flush()
+        return len(targets)
+
+    def push_notification(
+        self,
+        observation: ServerObservation,
+        response: Message,
+        *,
+        confirmable: bool | None = None,
+    ) -> None:
+        """Send ``response`` (code, options, payload) as a notification of ``observation``."""
+        self._send_notification(observation, response, confirmable)
+        self._flush()
+
+    def _on_notification_ready(
+        self, response: Message, ctx: tuple[ServerObservation, bool | None]
+    ) -> None:
+        self._send_notification(ctx[0], response, ctx[1])
+
+    def _send_notification(
+        self, obs: ServerObservation, response: Message, confirmable: bool | None
+    ) -> None:
+        registry = self._registry
+        if self._closed or not registry.is_registered(obs):
+            return
+        now = self._clock()
+        options = [o for o in response.options if o[0] != _OBSERVE]
+        final = response.code >> 5 != 2
+        if final:
+            # RFC 7641 3.2: a non-2.xx notification ends the observation.
+            self._drop_observation(obs)
+        else:
+            options.append((_OBSERVE, encode_uint(registry.next_sequence())))
+        msg_type = registry.notification_type(obs, now, confirmable)
+        msg = Message(msg_type, response.code, 0, obs.token, options, response.payload)
+        if len(msg.payload) > self._block_size:
+            self._block2_cache.store(obs.remote, obs.request, msg, now)
+            msg = serve_block2(msg, None, self._szx)
+        if obs.in_flight is not None and not final:
+            # RFC 7641 4.5.2: wait for the ACK, then send only the newest state.
+            obs.pending = msg
+            return
+        exchange = self._layer.send_message(msg, obs.remote, now, context=obs)
+        if msg_type is Type.CON and not final:
+            obs.in_flight = exchange
+
+    def _on_notification_acked(self, obs: ServerObservation) -> None:
+        obs.in_flight = None
+        pending = obs.pending
+        if pending is not None and self._registry.is_registered(obs):
+            obs.pending = None
+            exchange = self._layer.send_message(pending, obs.remote, self._clock(), context=obs)
+            if pending.type is Type.CON:
+                obs.in_flight = exchange
+
+    # ---------------------------------------------------------- client role
+
+    async def _resolve(self, remote: Address) -> Address:
+        cached = self._addr_cache.get(remote)
+        if cached is not None:
+            return cached
+        host, port = remote[0], int(remote[1])
+        try:
+            ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
+        except ValueError:
+            family = socket.AF_INET6 if self._ipv6 else socket.AF_INET
+            infos = await self._loop.getaddrinfo(host, port, family=family, type=socket.SOCK_DGRAM)
+            if not infos:
+                raise TransportError(f"cannot resolve {host!r}") from None
+            ip = ipaddress.ip_address(str(infos[0][4][0]))
+        text = f"::ffff:{ip}" if self._ipv6 and ip.version == 4 else str(ip)
+        result = (text, port)
+        if len(self._addr_cache) > 4096:
+            self._addr_cache.clear()
+        self._addr_cache[remote] = result
+        return result
+
+    def _build(
+        self,
+        message: Message | int,
+        path: str | Sequence[str],
+        query: str | Sequence[str] | None,
+        payload: bytes,
+        content_format: int | None,
+        accept: int | None,
+        options: Iterable[tuple[int, bytes]],
+        confirmable: bool,
+    ) -> Message:
+        if isinstance(message, Message):
+            return message
+        return Message.request(
+            message,
+            path,
+            query=query,
+            payload=payload,
+            content_format=content_format,
+            accept=accept,
+            confirmable=confirmable,
+            options=options,
+        )
+
+    async def request(
+        self,
+        message: Message | int,
+        path: str | Sequence[str] = "",
+        *,
+        remote: Address,
+        query: str | Sequence[str] | None = None,
+        payload: bytes = b"",
+        content_format: int | None = None,
+        accept: int | None = None,
+        options: Iterable[tuple[int, bytes]] = (),
+        confirmable: bool = True,
+        timeout: float | None = None,
+    ) -> Message:
+        """Send a request (a :class:`Message`, or a method code plus path) and await the response.
+
+        ``timeout`` bounds the whole operation, block-wise transfers included.
+        """
+        msg = self._build(
+            message, path, query, payload, content_format, accept, options, confirmable
+        )
+        if timeout is None:
+            return await self._request(msg, remote)
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._request(msg, remote)
+        except TimeoutError:
+            raise RequestTimeout(f"no response within {timeout} s") from None
+
+    async def get(
+        self, path: str | Sequence[str] = "", *, remote: Address, **kwargs: Any
+    ) -> Message:
+        return await self.request(Code.GET, path, remote=remote, **kwargs)
+
+    async def post(
+        self,
+        path: str | Sequence[str] = "",
+        payload: bytes = b"",
+        *,
+        remote: Address,
+        **kwargs: Any,
+    ) -> Message:
+        return await self.request(Code.POST, path, remote=remote, payload=payload, **kwargs)
+
+    async def put(
+        self,
+        path: str | Sequence[str] = "",
+        payload: bytes = b"",
+        *,
+        remote: Address,
+        **kwargs: Any,
+    ) -> Message:
+        return await self.request(Code.PUT, path, remote=remote, payload=payload, **kwargs)
+
+    async def delete(
+        self, path: str | Sequence[str] = "", *, remote: Address, **kwargs: Any
+    ) -> Message:
+        return await self.request(Code.DELETE, path, remote=remote, **kwargs)
+
+    async def _request(self, msg: Message, remote: Address) -> Message:
+        if self._closed:
+            raise EndpointClosed("endpoint closed")
+        peer = self._addr_cache.get(remote)
+        if peer is None:
+            peer = await self._resolve(remote)
+        if self._szx < 6 and msg.code in _OBSERVABLE and not msg.has_option(_BLOCK2):
+            # RFC 7959 2.4: ask for our smaller block size from the start.
+            early = BlockOption(0, False, self._szx).encode()
+            msg = Message(
+                msg.type, msg.code, 0, msg.token, [*msg.options, (_BLOCK2, early)], msg.payload
+            )
+        if len(msg.payload) > self._block_size:
+            response = await self._send_block1(msg, peer)
+        else:
+            response = await self._exchange(msg, peer)
+        for number, _ in response.options:
+            if number == _BLOCK2:
+                return await self._collect_block2(msg, peer, response)
+        return response
+
+    async def _exchange(self, msg: Message, remote: Address, keep: Any = None) -> Message:
+        """One request/response exchange through the message layer."""
+        if self._closed:
+            raise EndpointClosed("endpoint closed")
+        layer = self._layer
+        token = msg.token or layer.new_token()
+        out = Message(msg.type, msg.code, 0, token, msg.options, msg.payload)
+        future: asyncio.Future[Message] = self._loop.create_future()
+        exchange = layer.send_request(out, remote, self._clock(), context=future)
+        self._flush()
+        try:
+            return await future
+        except asyncio.CancelledError:
+            layer.cancel(exchange, self._clock())
+            raise
+
+    async def _send_block1(self, msg: Message, remote: Address) -> Message:
+        """Send a large body in Block1 blocks (RFC 7959 2.3)."""
+        sender = Block1Sender(msg, self._szx)
+        while True:
+            block_req = sender.next_request()
+            block_req.token = b""
+            response = await self._exchange(block_req, remote)
+            if sender.last_block_sent or response.code != Code.CONTINUE:
+                return response
+            try:
+                sender.on_continue(response)
+            except BlockwiseError as exc:
+                raise BadResponse(str(exc)) from None
+
+    async def _collect_block2(self, request: Message, remote: Address, first: Message) -> Message:
+        """Fetch the remaining Block2 blocks and return the reassembled response (2.4)."""
+        restarts = 0
+        while True:
+            try:
+                block = first.block2
+                if block is None or not block.more:
+                    return first
+                collector = Block2Collector(first, self._szx, self._max_body)
+                while collector.more:
+                    follow = collector.follow_up(request)
+                    follow.token = b""
+                    collector.add(await self._exchange(follow, remote))
+                return collector.result()
+            except (BlockwiseError, DecodeError) as exc:
+                if restarts >= 2 or not isinstance(exc, BlockwiseError) or "ETag" not in str(exc):
+                    raise BadResponse(str(exc)) from None
+                restarts += 1
+                restart = Message(
+                    request.type,
+                    request.code,
+                    0,
+                    b"",
+                    [o for o in request.options if o[0] != _OBSERVE],
+                    request.payload,
+                )
+                first = await self._exchange(restart, remote)
+
+    # -------------------------------------------------------- observe: client
+
+    async def observe(
+        self,
+        path: str | Sequence[str] | Message = "",
+        *,
+        remote: Address,
+        query: str | Sequence[str] | None = None,
+        accept: int | None = None,
+        options: Iterable[tuple[int, bytes]] = (),
+        confirmable: bool = True,
+        timeout: float | None = None,
+    ) -> Observation:
+        """Register an observation (GET with Observe=0) and await the first response.
+
+        Raises like :meth:`request` if there is no first response.
+        """
+        if self._closed:
+            raise EndpointClosed("endpoint closed")
+        if isinstance(path, Message):
+            req = path
+            if not req.has_option(_OBSERVE):
+                req.observe = 0
+        else:
+            req = Message.request(
+                Code.GET,
+                path,
+                query=query,
+                accept=accept,
+                observe=0,
+                confirmable=confirmable,
+                options=options,
+            )
+        peer = await self._resolve(remote)
+        req = Message(
+            req.type, req.code, 0, req.token or self._layer.new_token(), req.options, req.payload
+        )
+        obs = Observation(
+            req, peer, self._clock, self._cancel_observation, self._forget_observation
+        )
+        obs.exchange = self._layer.send_request(req, peer, self._clock(), keep=True, context=obs)
+        self._flush()
+        try:
+            if timeout is None:
+                await obs.wait_first()
+            else:
+                async with asyncio.timeout(timeout):
+                    await obs.wait_first()
+        except TimeoutError:
+            obs.forget()
+            raise RequestTimeout(f"no response within {timeout} s") from None
+        except BaseException:
+            obs.forget()
+            raise
+        return obs
+
+    def _on_notification(self, obs: Observation, response: Message) -> None:
+        if not obs.accept(response):
+            return
+        if response.has_option(_BLOCK2):
+            task = self._loop.create_task(self._complete_notification(obs, response))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            obs.deliver(response)
+
+    async def _complete_notification(self, obs: Observation, first: Message) -> None:
+        """RFC 7959 3.4 / RFC 7641: fetch the rest of a large notification, then deliver it."""
+        try:
+            full = await self._collect_block2(obs.request, obs.remote, first)
+        except RequestError as exc:
+            logger.debug("could not complete a block-wise notification: %s", exc)
+            return
+        observe = first.get_option(_OBSERVE)
+        if observe is not None and not full.has_option(_OBSERVE):
+            full.options.append((_OBSERVE, observe))
+        obs.deliver(full)
+
+    def _forget_observation(self, obs: Observation) -> None:
+        if obs.exchange is not None:
+            self._layer.forget(obs.exchange, self._clock())
+
+    async def _cancel_observation(self, obs: Observation) -> Message | None:
+        req = obs.request
+        options = [o for o in req.options if o[0] != _OBSERVE]
+        options.append((_OBSERVE, b"\x01"))
+        cancel = Message(req.type, req.code, 0, req.token, options, req.payload)
+        return await self._request(cancel, obs.remote)
