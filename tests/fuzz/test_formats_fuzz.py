@@ -6,8 +6,10 @@ The default run feeds about 2000 cases per decoder; the slow run 100,000.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
+from types import ModuleType
 
 import pytest
 
@@ -33,30 +35,21 @@ LINKS = (
 
 Decoder = Callable[[bytes], object]
 
-TLV_DECODERS: dict[str, Decoder] = {
-    f"tlv {p}": (lambda b, p=p: tlv.decode(b, Path.parse(p), REG))
-    for p in ["/3", "/3/0", "/2", "/2/0", "/3/0/0", "/3/0/7", "/3/0/7/1", "/1/0/6", "/4242/0"]
-}
+
+def _node_decoder(module: ModuleType, path: str) -> Decoder:
+    p = Path.parse(path)
+    return functools.partial(module.decode, path=p, registry=REG)
+
+
 # String, Integer, Time, Unsigned Integer, Float, Boolean, Objlnk and an unknown resource.
-SINGLE_PATHS = [
-    "/3/0/0",
-    "/3/0/9",
-    "/3/0/13",
-    "/0/0/13",
-    "/6/0/0",
-    "/1/0/6",
-    "/0/0/17",
-    "/4242/0/0",
-]
-TEXT_DECODERS: dict[str, Decoder] = {
-    f"text {p}": (lambda b, p=p: text.decode(b, Path.parse(p), REG)) for p in SINGLE_PATHS
-}
-CBOR_DECODERS: dict[str, Decoder] = {
-    f"cbor {p}": (lambda b, p=p: cbor.decode(b, Path.parse(p), REG))
-    for p in [*SINGLE_PATHS, "/0/0/3"]
-}
+SINGLE_PATHS = ["/3/0/0", "/3/0/9", "/3/0/13", "/0/0/13", "/6/0/0", "/1/0/6", "/0/0/17"]
+SINGLE_PATHS.append("/4242/0/0")
+TLV_PATHS = ["/3", "/3/0", "/2", "/2/0", "/3/0/0", "/3/0/7", "/3/0/7/1", "/1/0/6", "/4242/0"]
+TLV_DECODERS = {f"tlv {p}": _node_decoder(tlv, p) for p in TLV_PATHS}
+TEXT_DECODERS = {f"text {p}": _node_decoder(text, p) for p in SINGLE_PATHS}
+CBOR_DECODERS = {f"cbor {p}": _node_decoder(cbor, p) for p in [*SINGLE_PATHS, "/0/0/3"]}
 OTHER_DECODERS: dict[str, Decoder] = {
-    "opaque": lambda b: opaque.decode(b, Path(0, 0, 3), REG),
+    "opaque": _node_decoder(opaque, "/0/0/3"),
     "link": link.parse_links,
     "discover": link.parse_discover,
     "register": link.parse_object_list,

@@ -61,7 +61,7 @@ QUOTED_PARAMS = frozenset(
     {"rt", "if", "title", "anchor", "rel", "rev", "type", "hreflang", "media", "title*"}
 )
 #: LwM2M attributes with integer values (Core TS 1.1 section 5.1.2, Table 5.1.2-1).
-INT_ATTRIBUTES = frozenset({"pmin", "pmax", "epmin", "epmax", "dim", "ssid"})
+INT_ATTRIBUTES = frozenset({"pmin", "pmax", "epmin", "epmax", "dim"})
 #: LwM2M attributes with float values.
 FLOAT_ATTRIBUTES = frozenset({"gt", "lt", "st"})
 

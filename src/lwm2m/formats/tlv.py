@@ -420,20 +420,11 @@ def _encode_instance_body(inst: InstanceNode, table: _Table) -> bytes:
     get = table.get
     for res in inst.resources.values():
         codec = get(res.id)
-        if codec is None:
-            append(_encode_resource(res, codec))
-        elif type(res) is ResourceNode and not codec.multiple:
+        if codec is not None and type(res) is ResourceNode and not codec.multiple:
             try:
                 append(codec.entry(RESOURCE, res.id, res.value))
             except EncodeError as exc:
                 raise EncodeError(f"resource {res.id}: {exc}") from None
-        elif type(res) is MultiResourceNode and codec.multiple:
-            entry = codec.entry
-            try:
-                inner = b"".join([entry(RESOURCE_INSTANCE, ri, v) for ri, v in res.values.items()])
-            except EncodeError as exc:
-                raise EncodeError(f"resource {res.id}: {exc}") from None
-            append(_entry(MULTIPLE_RESOURCE, res.id, inner))
         else:
             append(_encode_resource(res, codec))
     return b"".join(parts)
@@ -483,33 +474,26 @@ _Entry = tuple[int, int, int, int]
 
 
 def _split(buf: bytes, start: int, end: int) -> list[_Entry]:
-    """Split ``buf[start:end]`` into TLV entries; raise DecodeError naming the offset."""
+    """Split ``buf[start:end]`` into TLV entries; raise DecodeError naming the offset.
+
+    Used for object-level payloads and single entries; the hot loops of
+    :func:`_decode_instance_body` and :func:`_decode_multi` parse headers inline.
+    """
     out: list[_Entry] = []
-    append = out.append
     pos = start
     while pos < end:
         t = buf[pos]
-        form = t & 0x38
-        if form == 0 and pos + 2 <= end:  # 8-bit id, length in the type byte
-            ident = buf[pos + 1]
-            p = pos + 2
-            vend = p + (t & 0x07)
-        elif form == 0x08 and pos + 3 <= end:  # 8-bit id, 8-bit length
-            ident = buf[pos + 1]
-            p = pos + 3
-            vend = p + buf[pos + 2]
-        else:
-            ident, p, vend = _long_header(buf, pos, end, t)
+        ident, p, vend = _header_at(buf, pos, end, t)
         if vend > end:
             raise DecodeError(
                 f"TLV: value of {vend - p} bytes runs past the end of its container", pos
             )
-        append((t & 0xC0, ident, p, vend))
+        out.append((t & 0xC0, ident, p, vend))
         pos = vend
     return out
 
 
-def _long_header(buf: bytes, pos: int, end: int, t: int) -> tuple[int, int, int]:
+def _header_at(buf: bytes, pos: int, end: int, t: int) -> tuple[int, int, int]:
     """Identifier, value start and value end for any header form (the general case)."""
     p = pos + 1
     if t & 0x20:
@@ -552,7 +536,7 @@ def _decode_multi(
     """The Resource Instance TLVs inside the Multiple Resource TLV ``rid``.
 
     Hot path: the 8-bit identifier forms are parsed inline, as in
-    :func:`_decode_instance_body`; :func:`_long_header` handles the others.
+    :func:`_decode_instance_body`; :func:`_header_at` handles the others.
     """
     values: dict[int, Value] = {}
     dec = codec.decode if codec is not None else _dec_opaque
@@ -568,7 +552,7 @@ def _decode_multi(
             s = pos + 3
             e = s + buf[pos + 2]
         else:
-            ri, s, e = _long_header(buf, pos, end, t)
+            ri, s, e = _header_at(buf, pos, end, t)
         if e > end:
             raise DecodeError(
                 f"TLV: value of {e - s} bytes runs past the end of its container", pos
@@ -621,7 +605,7 @@ def _decode_instance_body(
     """The resources of one instance (the hot path of Write and of a client's Read).
 
     The common header forms (8-bit identifier, length in the type byte or in one
-    byte) are parsed inline; :func:`_long_header` handles the others.
+    byte) are parsed inline; :func:`_header_at` handles the others.
     """
     resources: dict[int, ResourceNode | MultiResourceNode] = {}
     get = table.get
@@ -637,7 +621,7 @@ def _decode_instance_body(
             s = pos + 3
             e = s + buf[pos + 2]
         else:
-            rid, s, e = _long_header(buf, pos, end, t)
+            rid, s, e = _header_at(buf, pos, end, t)
         if e > end:
             raise DecodeError(
                 f"TLV: value of {e - s} bytes runs past the end of its container", pos

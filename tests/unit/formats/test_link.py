@@ -115,7 +115,7 @@ def test_quoting_when_formatting() -> None:
 
 
 TARGETS = st.text(
-    alphabet=st.characters(blacklist_characters="<>,; \t\r\n", blacklist_categories=("Cs",)),
+    alphabet=st.characters(codec="utf-8", exclude_characters="<>,; \t\r\n"),
     max_size=20,
 )
 NAMES = st.from_regex(r"[a-z][a-z0-9\-]{0,8}", fullmatch=True)
