@@ -243,9 +243,39 @@ class Engine:
             raise MethodNotAllowed("Delete is only allowed on an object instance")
         if not server.is_bootstrap and path[0] == 1:
             raise MethodNotAllowed("a server cannot delete its own Server instance")
-        await self.store.delete(path)
+        if server.is_bootstrap:
+            await self._bootstrap_delete(path)
+        else:
+            await self.store.delete(path)
         server.attributes.drop_below(path)
         return Message.response_to(req, Code.DELETED)
+
+    async def _bootstrap_delete(self, path: Path) -> None:
+        """Bootstrap-Delete (Core TS 1.1 6.1.7.5): "/" or "/o" removes every instance except
+        the Bootstrap-Server account (/0/x with /0/x/1 true) and the Device object."""
+        if len(path) >= 3:
+            raise MethodNotAllowed("Bootstrap-Delete targets the root, an object or an instance")
+        if len(path) == 2:
+            if path[0] == 3 or self._is_bootstrap_account(path):
+                raise BadRequest(f"{path} cannot be deleted by Bootstrap-Delete")
+            await self.store.delete(path)
+            return
+        objects = [path[0]] if path else self.store.object_ids()
+        for oid in objects:
+            if oid == 3:
+                continue
+            for iid in self.store.instance_ids(oid):
+                ipath = Path(oid, iid)
+                if not self._is_bootstrap_account(ipath):
+                    await self.store.delete(ipath)
+
+    def _is_bootstrap_account(self, ipath: Path) -> bool:
+        if ipath[0] != 0:
+            return False
+        try:
+            return self.store.get(ipath.child(1)) is True
+        except (NotFound, ModelError):
+            return False
 
     # ------------------------------------------------ Discover / attributes
     def discover(self, req: Message, path: Path, server: ServerContext) -> Message:
