@@ -27,7 +27,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _common module
 from _common import UdpEcho, interleaved_best, result_line
-
 from lwm2m.coap import Code, ContentFormat, Endpoint, Message
 from lwm2m.transport.base import Address
 
@@ -74,9 +73,7 @@ class Figures:
 
 
 async def _manufacturer(request: Message, remote: Address) -> Message:
-    return Message.response_to(
-        request, Code.CONTENT, BODY, content_format=ContentFormat.TEXT_PLAIN
-    )
+    return Message.response_to(request, Code.CONTENT, BODY, content_format=ContentFormat.TEXT_PLAIN)
 
 
 async def run(n: int, window: int, warmup: int, repeats: int) -> Figures:

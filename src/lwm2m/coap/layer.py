@@ -267,7 +267,12 @@ class MessageLayer:
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timeout` should run next (may be early, never late)."""
-        return self._timers[0][0] if self._timers else None
+        timers = self._timers
+        # Drop stale entries of exchanges that finished or moved on, so the shell
+        # does not wake up for timers nobody needs any more.
+        while timers and timers[0][2].deadline != timers[0][0]:
+            heapq.heappop(timers)
+        return timers[0][0] if timers else None
 
     # ------------------------------------------------------------ helpers
 

@@ -1,0 +1,38 @@
+"""The benchmark scripts run and end with a well-formed RESULT line (no speed asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_coap_roundtrip_prints_result_line(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _load("coap_roundtrip")
+    figures = bench.main(["--n", "50", "--warmup", "10", "--repeats", "1", "--window", "10"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    match = re.fullmatch(
+        r"RESULT coap_rt_per_s=(\d+) echo_rt_per_s=(\d+) ratio=(\d+\.\d\d)", lines[-1]
+    )
+    assert match is not None, lines[-1]
+    coap, echo, ratio = int(match[1]), int(match[2]), float(match[3])
+    assert coap > 0 and echo > 0
+    assert coap == round(figures.coap) and echo == round(figures.echo)
+    assert ratio == pytest.approx(figures.coap / figures.echo, abs=0.005)
+    assert figures.coap_window > 0 and figures.echo_window > 0
+    assert any("10 in flight" in line for line in lines)
