@@ -101,8 +101,8 @@ async def serve(
                 await server.start(host, None, coaps_port)
             except ImportError:
                 print("DTLS unavailable (python-mbedtls is not installed)", file=out, flush=True)
-        for address in server.addresses:
-            print(f"listening on {_addr(address)}", file=out, flush=True)
+        for scheme, address in server.listening:
+            print(f"listening on {scheme}://{_addr(address)}", file=out, flush=True)
         await (stop or asyncio.Event()).wait()
     finally:
         await server.close()
