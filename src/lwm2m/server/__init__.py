@@ -1,5 +1,7 @@
-"""The LwM2M server: registration interface and persistent stores."""
+"""The LwM2M server: registration interface, device management, events and stores."""
 
+from lwm2m.server.dm import ClientNotRegistered, DmError, RequestExpired
+from lwm2m.server.events import Notification, SendReceived, ServerEvent
 from lwm2m.server.object_links import ObjectLink, ObjectLinks, parse_object_links
 from lwm2m.server.registration import (
     Deregistered,
@@ -11,6 +13,7 @@ from lwm2m.server.registration import (
     RegistrationTable,
     Updated,
 )
+from lwm2m.server.server import EventStream, ObservationHandle, Server
 from lwm2m.server.store import (
     MemoryStore,
     Observation,
@@ -23,19 +26,28 @@ from lwm2m.server.store import (
 )
 
 __all__ = [
+    "ClientNotRegistered",
     "Deregistered",
+    "DmError",
+    "EventStream",
     "Expired",
     "IdentityBinding",
     "MemoryStore",
+    "Notification",
     "ObjectLink",
     "ObjectLinks",
     "Observation",
+    "ObservationHandle",
     "Registered",
     "Registration",
     "RegistrationEvent",
     "RegistrationTable",
+    "RequestExpired",
     "SecurityInfo",
     "SecurityMode",
+    "SendReceived",
+    "Server",
+    "ServerEvent",
     "ServerStore",
     "SqliteStore",
     "StoreCorrupt",

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Final
+from typing import Any, Final
 
 from lwm2m import formats
 from lwm2m.coap.errors import BadResponse, RequestTimeout
@@ -63,8 +63,10 @@ from lwm2m.server.registration import Registration
 __all__ = [
     "ATTRIBUTE_NAMES",
     "UNSET",
+    "AttributeArg",
     "ClientNotRegistered",
     "DmError",
+    "PathValues",
     "RequestExpired",
     "attribute_query",
     "build_composite_paths",
@@ -73,12 +75,14 @@ __all__ = [
     "build_write",
     "build_write_composite",
     "check",
+    "created_path",
     "decode_composite",
     "decode_content",
     "decode_discover",
     "default_format",
     "parse_path",
     "to_node",
+    "to_records",
 ]
 
 _CBOR_FAMILY: Final = (
@@ -100,6 +104,8 @@ class _Unset:
 
 
 UNSET: Final = _Unset()
+#: A Write-Attributes argument: a number, None to remove the attribute, or UNSET.
+AttributeArg = float | _Unset | None
 
 
 # --- errors ------------------------------------------------------------------------
@@ -150,7 +156,7 @@ def _value(path: Path, value: object, registry: Registry) -> Value:
             return bytes(value)
         if value is not None and not isinstance(value, str | int | float | bytes | ObjLink):
             raise ModelError(f"{path}: no LwM2M type for {type(value).__name__}")
-        return value  # type: ignore[return-value]
+        return value
     return coerce(rdef.type, value, str(path))
 
 
@@ -184,6 +190,21 @@ def to_node(path: Path, value: object, registry: Registry) -> Node:
             {int(rid): _resource(path.child(int(rid)), v, registry) for rid, v in value.items()},
         )
     raise ModelError(f"cannot build a {path.level_name} node from {type(value).__name__}")
+
+
+PathValues = Mapping[Any, object]
+"""Values keyed by path, as text (``"/3/0/14"``) or :class:`Path` (checked when parsed)."""
+
+
+def to_records(values: PathValues, registry: Registry) -> Records:
+    """Write-Composite records from ``{"/3/0/14": "+02:00", ...}`` (paths as text or Path)."""
+    records: Records = {}
+    for key, value in values.items():
+        path = Path.parse(key)
+        if len(path) < 3:
+            raise ModelError(f"Write-Composite takes resource paths, not {path}")
+        records[path] = _value(path, value, registry)
+    return records
 
 
 def _single_type(path: Path, registry: Registry) -> ResourceType | None:
@@ -229,9 +250,7 @@ def default_format(
 
 
 def build_read(path: Path, accept: int, *, observe: bool = False) -> Message:
-    return Message.request(
-        Code.GET, path.segments(), accept=accept, observe=0 if observe else None
-    )
+    return Message.request(Code.GET, path.segments(), accept=accept, observe=0 if observe else None)
 
 
 def _encode(cf: int, node: Node | Records, path: Path, registry: Registry) -> bytes:
@@ -265,8 +284,9 @@ def build_composite_paths(paths: Iterable[Path], cf: int, *, observe: bool = Fal
     plist = list(paths)
     if not plist:
         raise ModelError("a composite request needs at least one path")
-    request_cf = cf if cf in (ContentFormat.SENML_JSON, ContentFormat.SENML_CBOR) else (
-        ContentFormat.SENML_CBOR
+    # The paths go in SenML (6.4.4); LwM2M CBOR answers still get a SenML CBOR body.
+    request_cf = (
+        ContentFormat.SENML_JSON if cf == ContentFormat.SENML_JSON else ContentFormat.SENML_CBOR
     )
     return Message.request(
         Code.FETCH,
@@ -278,10 +298,10 @@ def build_composite_paths(paths: Iterable[Path], cf: int, *, observe: bool = Fal
     )
 
 
-def build_write_composite(records: Records, cf: int, registry: Registry) -> Message:
+def build_write_composite(records: Mapping[Path, Value], cf: int, registry: Registry) -> Message:
     if not records:
         raise ModelError("Write-Composite needs at least one value")
-    payload = _encode(cf, records, Path(), registry)
+    payload = _encode(cf, dict(records), Path(), registry)
     return Message.request(Code.IPATCH, "", payload=payload, content_format=cf)
 
 
@@ -326,9 +346,10 @@ def check(response: Message, *expected: int) -> Message:
 
 def _content_format(response: Message) -> int | None:
     try:
-        return response.content_format
+        cf: int | None = response.content_format
     except DecodeError as exc:
         raise BadResponse(f"bad Content-Format option: {exc}") from None
+    return cf
 
 
 def decode_content(response: Message, path: Path, registry: Registry) -> Node | Records:
