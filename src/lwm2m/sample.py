@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 
 from lwm2m.client.client import Client
+from lwm2m.client.firmware_transfer import attach_firmware
 from lwm2m.model import Registry, default_registry
 from lwm2m.objects.connectivity_monitor import ConnectivityMonitor
 from lwm2m.objects.device import Device
@@ -179,6 +180,8 @@ def build_sample_client(
     fw_dir = FsPath(firmware_dir) if firmware_dir else FsPath(tempfile.mkdtemp(prefix="lwm2m-fw-"))
     updater = DirectoryUpdater(fw_dir)
     firmware = FirmwareUpdate(client.store, updater)
+    # Package pushes stream block by block into the updater; coap(s):// pulls work too.
+    attach_firmware(client, firmware)
     location = Location(client.store, latitude=52.52, longitude=13.405)
     temperature = Temperature(client.store, 21.0, units="Cel", min_range=-40.0, max_range=85.0)
     light = LightControl(client.store, on=False, dimmer=80, colour="warm white")

@@ -10,8 +10,9 @@ Server role
 
 Client role
     :class:`Block1Sender` splits a request body and adapts to a smaller size
-    announced by the server; :class:`Block2Collector` reassembles a response
-    and checks that the ETag stays the same across blocks (2.4).
+    announced by the server; :class:`Block2Follower` checks that each Block2
+    block continues the previous one with the same ETag (2.4) and builds the
+    request for the next; :class:`Block2Collector` also reassembles the body.
 
 Blocks are tracked by byte offset, so a size change in the middle of a
 transfer (SZX negotiation) needs no special case.
@@ -19,6 +20,7 @@ transfer (SZX negotiation) needs no special case.
 
 from __future__ import annotations
 
+import enum
 import zlib
 from dataclasses import dataclass
 
@@ -31,9 +33,13 @@ __all__ = [
     "Block1Receiver",
     "Block1Result",
     "Block1Sender",
+    "Block1Stream",
+    "Block1StreamStep",
     "Block2Cache",
     "Block2Collector",
+    "Block2Follower",
     "BlockwiseError",
+    "StreamAbort",
     "request_key",
     "serve_block2",
 ]
@@ -231,6 +237,213 @@ class Block1Receiver:
             del self._partial[k]
 
 
+class StreamAbort(enum.Enum):
+    """Why a streamed Block1 transfer ended before its last block."""
+
+    INCOMPLETE = "a block did not continue the body"  # answered 4.08
+    TOO_LARGE = "the body exceeds the size limit"  # answered 4.13
+    BAD_BLOCK = "a malformed block"  # answered 4.00
+    EXPIRED = "no block within the idle timeout"
+    CLOSED = "the endpoint was closed"
+
+
+class _Transfer:
+    """One streamed Block1 transfer: where it stands and the last answer given."""
+
+    __slots__ = (
+        "busy",
+        "done",
+        "key",
+        "last_len",
+        "last_offset",
+        "last_response",
+        "next_offset",
+        "remote",
+        "touched",
+    )
+
+    def __init__(self, key: tuple[object, ...], remote: object, now: float) -> None:
+        self.key = key
+        self.remote = remote
+        self.touched = now
+        self.next_offset = 0
+        self.last_offset = -1
+        self.last_len = -1
+        self.last_response: Message | None = None
+        self.busy = False
+        self.done = False
+
+
+@dataclass(slots=True)
+class Block1StreamStep:
+    """Outcome of one request of a streamed Block1 transfer.
+
+    With ``response`` set, answer with it at once (an error, or the repeated
+    answer to a repeated block) and do not hand anything on. Otherwise hand
+    ``data`` at ``offset`` on and report the answer with
+    :meth:`Block1Stream.answered`; ``echo`` is the Block1 option that answer
+    carries.
+    """
+
+    response: Message | None = None
+    offset: int = 0
+    data: bytes = b""
+    last: bool = False
+    echo: BlockOption | None = None
+    transfer: _Transfer | None = None
+
+
+class Block1Stream:
+    """Server-side Block1 transfers handed on block by block (RFC 7959 2.3, 2.5).
+
+    Transfers are keyed like reassembled ones (peer plus the request options
+    other than block and size options). Block 0 starts, or restarts, a
+    transfer. Later blocks must continue the body at the offset reached; a
+    block repeating the last answered one (a retransmission under a new
+    Message ID) gets that same answer again without being handed on twice;
+    any other block is 4.08 and ends the transfer. ``max_size`` (None: no
+    limit) is checked against Size1 and against the bytes received (4.13
+    with Size1). A transfer idle for ``idle_timeout`` is dropped. Transfers
+    that end before their last block are reported by :meth:`take_aborted`.
+    """
+
+    def __init__(self, max_size: int | None, szx: int, idle_timeout: float) -> None:
+        self.max_size = max_size
+        self.szx = szx
+        self.idle_timeout = idle_timeout
+        self._transfers: dict[tuple[object, ...], _Transfer] = {}
+        self._aborted: list[tuple[object, StreamAbort]] = []
+
+    def __len__(self) -> int:
+        return len(self._transfers)
+
+    def take_aborted(self) -> list[tuple[object, StreamAbort]]:
+        """Transfers ended early since the last call: (peer, reason)."""
+        out = self._aborted
+        if out:
+            self._aborted = []
+        return out
+
+    def _drop(self, transfer: _Transfer | None, reason: StreamAbort | None) -> None:
+        if transfer is None:
+            return
+        if self._transfers.get(transfer.key) is transfer:
+            del self._transfers[transfer.key]
+        if reason is not None and not transfer.done:
+            self._aborted.append((transfer.remote, reason))
+
+    def _refuse(
+        self, transfer: _Transfer | None, reason: StreamAbort, code: Code, text: bytes
+    ) -> Block1StreamStep:
+        self._drop(transfer, reason)
+        msg = Message(code=code, payload=text)
+        if code == Code.REQUEST_ENTITY_TOO_LARGE and self.max_size is not None:
+            msg.options.append((_SIZE1, encode_uint(self.max_size)))
+        return Block1StreamStep(response=msg)
+
+    def feed(self, remote: object, request: Message, now: float) -> Block1StreamStep:
+        """Process one request carrying Block1; ``remote`` identifies the peer."""
+        self.expire(now)
+        key = (remote, *request_key(request))
+        transfer = self._transfers.get(key)
+        try:
+            block = request.block1
+            size1 = request.size1
+        except DecodeError as exc:
+            return self._refuse(
+                transfer, StreamAbort.BAD_BLOCK, Code.BAD_REQUEST, str(exc).encode()
+            )
+        if block is None:
+            raise ValueError("request has no Block1 option")
+        if transfer is not None and transfer.busy:
+            # A new request while the previous block is still being handled.
+            return Block1StreamStep(
+                response=Message(code=Code.SERVICE_UNAVAILABLE, payload=b"previous block pending")
+            )
+        limit = self.max_size
+        if size1 is not None and limit is not None and size1 > limit:
+            return self._refuse(
+                transfer, StreamAbort.TOO_LARGE, Code.REQUEST_ENTITY_TOO_LARGE, b"body too large"
+            )
+        payload = request.payload
+        if block.more and len(payload) != block.size:
+            return self._refuse(
+                transfer, StreamAbort.BAD_BLOCK, Code.BAD_REQUEST, b"block payload size mismatch"
+            )
+        offset = block.offset
+        if offset == 0:
+            transfer = self._transfers[key] = _Transfer(key, remote, now)
+        elif transfer is None or transfer.done or offset != transfer.next_offset:
+            if (
+                transfer is not None
+                and offset == transfer.last_offset
+                and len(payload) == transfer.last_len
+                and transfer.last_response is not None
+            ):
+                transfer.touched = now
+                return Block1StreamStep(response=transfer.last_response)
+            return self._refuse(
+                transfer,
+                StreamAbort.INCOMPLETE,
+                Code.REQUEST_ENTITY_INCOMPLETE,
+                b"block does not continue body",
+            )
+        if limit is not None and offset + len(payload) > limit:
+            return self._refuse(
+                transfer, StreamAbort.TOO_LARGE, Code.REQUEST_ENTITY_TOO_LARGE, b"body too large"
+            )
+        transfer.busy = True
+        transfer.touched = now
+        if block.more:
+            # 2.3: acknowledge with the (possibly smaller) size we prefer.
+            echo = BlockOption(block.num, True, min(block.szx, self.szx))
+        else:
+            echo = BlockOption(block.num, False, block.szx)
+        return Block1StreamStep(
+            offset=offset, data=payload, last=not block.more, echo=echo, transfer=transfer
+        )
+
+    def answered(self, step: Block1StreamStep, response: Message, now: float) -> None:
+        """Record the answer sent for a block handed on by :meth:`feed`.
+
+        A 2.31 Continue to a non-final block keeps the transfer going; the
+        answer to the final block completes it; any other answer ends it.
+        """
+        transfer = step.transfer
+        if transfer is None or self._transfers.get(transfer.key) is not transfer:
+            return
+        transfer.busy = False
+        transfer.touched = now
+        transfer.last_offset = step.offset
+        transfer.last_len = len(step.data)
+        transfer.last_response = response
+        if step.last:
+            transfer.done = True  # kept a while to answer a repeated final block
+        elif response.code == Code.CONTINUE:
+            transfer.next_offset = step.offset + len(step.data)
+        else:
+            self._drop(transfer, None)
+
+    def next_expiry(self) -> float | None:
+        """When the oldest transfer runs out of time, if there is one."""
+        if not self._transfers:
+            return None
+        return min(t.touched for t in self._transfers.values()) + self.idle_timeout
+
+    def expire(self, now: float) -> None:
+        """Drop transfers idle for ``idle_timeout`` (not while a block is being handled)."""
+        if not self._transfers:
+            return
+        limit = now - self.idle_timeout
+        for transfer in [t for t in self._transfers.values() if t.touched <= limit and not t.busy]:
+            self._drop(transfer, StreamAbort.EXPIRED)
+
+    def abort_all(self) -> None:
+        """Drop every transfer (the endpoint is closing)."""
+        for transfer in list(self._transfers.values()):
+            self._drop(transfer, StreamAbort.CLOSED)
+
+
 class Block1Sender:
     """Client-side splitting of a request body into Block1 blocks (RFC 7959 2.3)."""
 
@@ -274,34 +487,33 @@ class Block1Sender:
                 raise BlockwiseError("server block size does not divide the offset")
 
 
-class Block2Collector:
-    """Client-side reassembly of a response sent in Block2 blocks (RFC 7959 2.4)."""
+class Block2Follower:
+    """Client-side tracking of a response sent in Block2 blocks (RFC 7959 2.4).
 
-    def __init__(self, first: Message, szx: int, max_body_size: int) -> None:
+    Checks that every later block continues at the expected offset with the
+    same ETag, and builds the request for the next block; the body itself is
+    left to the caller (streamed or collected).
+    """
+
+    def __init__(self, first: Message, szx: int) -> None:
         block = first.block2
         if block is None or block.num != 0:
             raise BlockwiseError("first response block must be block 0")
         self.first = first
         self.etag = first.etag
         self.szx = min(szx, block.szx)
-        self.max_body_size = max_body_size
-        self.body = bytearray(first.payload)
+        self.received = len(first.payload)
         self.more = block.more
-        self._check_size()
-
-    def _check_size(self) -> None:
-        if len(self.body) > self.max_body_size:
-            raise BlockwiseError(f"response body exceeds {self.max_body_size} bytes")
 
     def next_block(self) -> BlockOption:
         """The Block2 option for the next request."""
         size = 1 << (self.szx + 4)
-        if len(self.body) % size:
+        if self.received % size:
             raise BlockwiseError("received blocks do not align with the block size")
-        return BlockOption(len(self.body) // size, False, self.szx)
+        return BlockOption(self.received // size, False, self.szx)
 
     def add(self, response: Message) -> None:
-        """Append a later block; raises :class:`BlockwiseError` on any mismatch."""
+        """Account for a later block; raises :class:`BlockwiseError` on any mismatch."""
         if response.code >> 5 != 2:
             raise BlockwiseError(f"block request answered with {dotted(response.code)}")
         try:
@@ -312,19 +524,12 @@ class Block2Collector:
             raise BlockwiseError("block response without a Block2 option")
         if response.etag != self.etag:
             raise BlockwiseError("ETag changed during the transfer")
-        if block.offset != len(self.body):
-            raise BlockwiseError(f"got block at offset {block.offset}, expected {len(self.body)}")
+        if block.offset != self.received:
+            raise BlockwiseError(f"got block at offset {block.offset}, expected {self.received}")
         if block.szx < self.szx:
             self.szx = block.szx
-        self.body += response.payload
+        self.received += len(response.payload)
         self.more = block.more
-        self._check_size()
-
-    def result(self) -> Message:
-        """The first response with the complete body and without Block2/Size2."""
-        msg = _with_options(self.first, frozenset((_BLOCK2, _SIZE2)), [])
-        msg.payload = bytes(self.body)
-        return msg
 
     def follow_up(self, request: Message) -> Message:
         """The request for the next block: the original minus Observe/Block1, plus Block2."""
@@ -335,4 +540,30 @@ class Block2Collector:
         )
         if msg.code != Code.FETCH:
             msg.payload = b""
+        return msg
+
+
+class Block2Collector(Block2Follower):
+    """Client-side reassembly of a response sent in Block2 blocks (RFC 7959 2.4)."""
+
+    def __init__(self, first: Message, szx: int, max_body_size: int) -> None:
+        super().__init__(first, szx)
+        self.max_body_size = max_body_size
+        self.body = bytearray(first.payload)
+        self._check_size()
+
+    def _check_size(self) -> None:
+        if len(self.body) > self.max_body_size:
+            raise BlockwiseError(f"response body exceeds {self.max_body_size} bytes")
+
+    def add(self, response: Message) -> None:
+        """Append a later block; raises :class:`BlockwiseError` on any mismatch."""
+        super().add(response)
+        self.body += response.payload
+        self._check_size()
+
+    def result(self) -> Message:
+        """The first response with the complete body and without Block2/Size2."""
+        msg = _with_options(self.first, frozenset((_BLOCK2, _SIZE2)), [])
+        msg.payload = bytes(self.body)
         return msg

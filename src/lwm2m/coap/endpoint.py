@@ -27,6 +27,25 @@ match the fallback handler, else 4.04. A handler that raises gets the peer a
     ep.set_fallback_handler(handler)
     ep.remove_resource("/3/0")
 
+Streamed Block1 bodies. A request body sent in Block1 blocks is normally
+reassembled (up to ``max_body_size``) before the handler runs. Under a path
+prefix given to ``add_block1_stream`` the blocks are handed on one by one
+instead, so the body is never held whole::
+
+    async def on_block(request, remote, offset, data, last) -> Message | None:
+        ...                               # None: 2.31 Continue for a non-final block
+    ep.add_block1_stream("/5/0/0", on_block, max_size=None, idle_timeout=None,
+                         on_abort=lambda remote, reason: ...)
+
+The handler sees the blocks in order (offset 0 again means the peer started
+over). Returning a response for a non-final block ends the transfer with
+it; the answer to the final block (None: 2.04 Changed) is the response to
+the whole request. Out-of-order blocks get 4.08, bodies over ``max_size``
+4.13 with Size1; a block repeated under a new Message ID gets the previous
+answer again. ``on_abort(remote, StreamAbort)`` tells about transfers that
+end before their last block (4.08, 4.13, 4.00, idle, endpoint closed).
+Requests without Block1 go to the ordinary handlers.
+
 Client role::
 
     resp = await ep.request(Code.GET, "/3/0/1", remote=("127.0.0.1", 5683))
@@ -40,7 +59,13 @@ Client role::
 :class:`~lwm2m.coap.errors.RequestError`) when there is no response.
 ``confirmable=False`` sends NON. Bodies larger than the block size go out in
 Block1 blocks; Block2 responses are reassembled (ETag checked) before
-``request`` returns.
+``request`` returns. ``request_blocks`` takes the same arguments and yields
+the response block by block instead (first the first response, whatever its
+code, then every further Block2 block), for bodies too large to hold::
+
+    async with contextlib.aclosing(ep.request_blocks(Code.GET, "/fw", remote=addr)) as it:
+        async for block in it:
+            sink(block.payload)
 
 Block-wise. ``block_size`` (default 1024) is the preferred size in both
 roles: the server never sends larger blocks and honours a smaller one asked
@@ -82,9 +107,16 @@ import ipaddress
 import logging
 import random
 import socket
-from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Sequence,
+)
 from types import CoroutineType
-from typing import Any
+from typing import Any, cast
 
 from lwm2m.errors import DecodeError
 from lwm2m.transport.base import Address, DatagramTransport
@@ -93,9 +125,13 @@ from lwm2m.transport.udp import UdpTransport
 from .blockwise import (
     Block1Receiver,
     Block1Sender,
+    Block1Stream,
+    Block1StreamStep,
     Block2Cache,
     Block2Collector,
+    Block2Follower,
     BlockwiseError,
+    StreamAbort,
     serve_block2,
 )
 from .errors import BadResponse, EndpointClosed, RequestError, RequestTimeout, TransportError
@@ -112,12 +148,14 @@ from .message import BlockOption, Message, encode_uint, split_path
 from .numbers import Code, OptionNumber, Type, dotted
 from .observe import Observation, ObservationRegistry, ServerObservation
 
-__all__ = ["Endpoint", "Handler"]
+__all__ = ["Block1StreamHandler", "Endpoint", "Handler", "StreamAbort", "StreamAbortListener"]
 
 logger = logging.getLogger("lwm2m.coap")
 
 Handler = Callable[[Message, Address], Awaitable[Message] | Message]
 ObservationListener = Callable[[ServerObservation, bool], None]
+Block1StreamHandler = Callable[[Message, Address, int, bytes, bool], Awaitable[Message | None]]
+StreamAbortListener = Callable[[Address, StreamAbort], None]
 
 _OBSERVE = int(OptionNumber.OBSERVE)
 _BLOCK1 = int(OptionNumber.BLOCK1)
@@ -189,6 +227,23 @@ class _ServerCtx:
         self.observe: int | None = None
 
 
+class _StreamRoute:
+    """A path prefix whose Block1 bodies are streamed to ``handler``."""
+
+    __slots__ = ("handler", "on_abort", "stream", "timer")
+
+    def __init__(
+        self,
+        handler: Block1StreamHandler,
+        on_abort: StreamAbortListener | None,
+        stream: Block1Stream,
+    ) -> None:
+        self.handler = handler
+        self.on_abort = on_abort
+        self.stream = stream
+        self.timer: asyncio.TimerHandle | None = None
+
+
 def _error_response(code: Code, text: str) -> Message:
     return Message(code=code, payload=text.encode())
 
@@ -223,6 +278,7 @@ class Endpoint:
         self._registry = ObservationRegistry(notify_con_every, notify_con_interval)
         self._observation_listeners: list[ObservationListener] = []
         self._resources: dict[tuple[str, ...], Handler] = {}
+        self._streams: dict[tuple[str, ...], _StreamRoute] = {}
         self._fallback: Handler | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
@@ -282,6 +338,11 @@ class Endpoint:
             self._timer = None
         self._layer.abort_all(EndpointClosed("endpoint closed"), self._clock())
         self._flush()
+        for route in self._streams.values():
+            if route.timer is not None:
+                route.timer.cancel()
+            route.stream.abort_all()
+            self._report_aborts(route)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -304,6 +365,33 @@ class Endpoint:
     def remove_resource(self, path_prefix: str | Sequence[str]) -> None:
         self._resources.pop(self._path(path_prefix), None)
 
+    def add_block1_stream(
+        self,
+        path_prefix: str | Sequence[str],
+        handler: Block1StreamHandler,
+        *,
+        max_size: int | None = None,
+        idle_timeout: float | None = None,
+        on_abort: StreamAbortListener | None = None,
+    ) -> None:
+        """Hand Block1 bodies under ``path_prefix`` to ``handler`` block by block.
+
+        ``max_size`` bounds the body (None: no limit); ``idle_timeout``
+        (default EXCHANGE_LIFETIME) drops a transfer whose next block does not
+        come. See the module docstring.
+        """
+        key = self._path(path_prefix)
+        self.remove_block1_stream(key)
+        lifetime = idle_timeout if idle_timeout is not None else self.params.exchange_lifetime
+        stream = Block1Stream(max_size, self._szx, lifetime)
+        self._streams[key] = _StreamRoute(handler, on_abort, stream)
+
+    def remove_block1_stream(self, path_prefix: str | Sequence[str]) -> None:
+        """Stop streaming under ``path_prefix``; transfers under way are dropped silently."""
+        route = self._streams.pop(self._path(path_prefix), None)
+        if route is not None and route.timer is not None:
+            route.timer.cancel()
+
     def set_fallback_handler(self, handler: Handler | None) -> None:
         """Handler for requests no resource prefix matches (default: 4.04)."""
         self._fallback = handler
@@ -323,6 +411,14 @@ class Endpoint:
                 if handler is not None:
                     return handler
         return self._fallback
+
+    def _find_stream(self, path: tuple[str, ...]) -> _StreamRoute | None:
+        streams = self._streams
+        for i in range(len(path), -1, -1):
+            route = streams.get(path[:i])
+            if route is not None:
+                return route
+        return None
 
     # ------------------------------------------------------- event plumbing
 
@@ -461,6 +557,10 @@ class Endpoint:
                 self._layer.respond(ctx.incoming, response, self._clock())
                 return False
         if request.has_option(_BLOCK1):
+            route = self._find_stream(request.uri_path) if self._streams else None
+            if route is not None:
+                self._feed_stream(route, ctx)
+                return False
             result = self._block1.feed(ctx.remote, request, self._clock())
             if result.response is not None:
                 self._layer.respond(ctx.incoming, result.response, self._clock())
@@ -476,6 +576,75 @@ class Endpoint:
             )
             ctx.request = assembled
         return True
+
+    # -------------------------------------------------------- streamed Block1
+
+    def _feed_stream(self, route: _StreamRoute, ctx: _ServerCtx) -> None:
+        """Hand one Block1 block to the stream handler, or answer it at once."""
+        step = route.stream.feed(ctx.remote, ctx.request, self._clock())
+        self._report_aborts(route)
+        if step.response is not None:
+            self._layer.respond(ctx.incoming, step.response, self._clock())
+            return
+        self._arm_stream_timer(route)
+        handler = route.handler
+        offset, data, last = step.offset, step.data, step.last
+
+        async def run(request: Message, remote: Address) -> Message:
+            answer = await handler(request, remote, offset, data, last)
+            if answer is None:
+                return Message(code=Code.CHANGED if last else Code.CONTINUE)
+            return answer
+
+        self._invoke(run, ctx.request, ctx.remote, self._on_stream_done, (route, step, ctx))
+
+    def _on_stream_done(
+        self, response: Message, state: tuple[_StreamRoute, Block1StreamStep, _ServerCtx]
+    ) -> None:
+        route, step, ctx = state
+        echo = step.echo
+        if step.last:
+            route.stream.answered(step, response, self._clock())
+            ctx.block1_echo = echo
+            self._on_handler_done(response, ctx)
+            return
+        if echo is not None and response.code == Code.CONTINUE:
+            response = Message(
+                response.type,
+                response.code,
+                0,
+                b"",
+                [o for o in response.options if o[0] != _BLOCK1] + [(_BLOCK1, echo.encode())],
+                response.payload,
+            )
+        route.stream.answered(step, response, self._clock())
+        self._layer.respond(ctx.incoming, response, self._clock())
+
+    def _report_aborts(self, route: _StreamRoute) -> None:
+        aborted = route.stream.take_aborted()
+        if not aborted or route.on_abort is None:
+            return
+        for remote, reason in aborted:
+            logger.debug("streamed Block1 transfer from %s ended: %s", remote, reason.value)
+            try:
+                route.on_abort(cast(Address, remote), reason)
+            except Exception:
+                logger.exception("Block1 stream abort listener failed")
+
+    def _arm_stream_timer(self, route: _StreamRoute) -> None:
+        if route.timer is not None or self._closed:
+            return
+        deadline = route.stream.next_expiry()
+        if deadline is None:
+            return
+        delay = max(deadline - self._clock(), 0.0) + 0.001
+        route.timer = self._loop.call_later(delay, self._on_stream_timer, route)
+
+    def _on_stream_timer(self, route: _StreamRoute) -> None:
+        route.timer = None
+        route.stream.expire(self._clock())
+        self._report_aborts(route)
+        self._arm_stream_timer(route)
 
     def _invoke(
         self,
@@ -781,12 +950,76 @@ class Endpoint:
     ) -> Message:
         return await self.request(Code.DELETE, path, remote=remote, **kwargs)
 
+    async def request_blocks(
+        self,
+        message: Message | int,
+        path: str | Sequence[str] = "",
+        *,
+        remote: Address,
+        query: str | Sequence[str] | None = None,
+        payload: bytes = b"",
+        content_format: int | None = None,
+        accept: int | None = None,
+        options: Iterable[tuple[int, bytes]] = (),
+        confirmable: bool = True,
+        timeout: float | None = None,
+    ) -> AsyncGenerator[Message, None]:
+        """Like :meth:`request`, but yield the response block by block (RFC 7959 2.4).
+
+        The first item is the first response, whatever its code; when it
+        carries Block2 with more to come, every further block follows as its
+        own response message (ETag and offsets checked, ``BadResponse`` on a
+        mismatch). Nothing is reassembled. ``timeout`` bounds each exchange.
+        """
+        msg = self._build(
+            message, path, query, payload, content_format, accept, options, confirmable
+        )
+        if self._closed:
+            raise EndpointClosed("endpoint closed")
+        peer = await self._bounded(self._resolve(remote), timeout)
+        first = await self._bounded(self._first_response(msg, peer), timeout)
+        yield first
+        try:
+            block = first.block2
+            if block is None or not block.more:
+                return
+            follower = Block2Follower(first, self._szx)
+        except (BlockwiseError, DecodeError) as exc:
+            raise BadResponse(str(exc)) from None
+        while follower.more:
+            follow = follower.follow_up(msg)
+            follow.token = b""
+            response = await self._bounded(self._exchange(follow, peer), timeout)
+            try:
+                follower.add(response)
+            except BlockwiseError as exc:
+                raise BadResponse(str(exc)) from None
+            yield response
+
+    @staticmethod
+    async def _bounded(awaitable: Awaitable[Any], timeout: float | None) -> Any:
+        if timeout is None:
+            return await awaitable
+        try:
+            async with asyncio.timeout(timeout):
+                return await awaitable
+        except TimeoutError:
+            raise RequestTimeout(f"no response within {timeout} s") from None
+
     async def _request(self, msg: Message, remote: Address) -> Message:
         if self._closed:
             raise EndpointClosed("endpoint closed")
         peer = self._addr_cache.get(remote)
         if peer is None:
             peer = await self._resolve(remote)
+        response = await self._first_response(msg, peer)
+        for number, _ in response.options:
+            if number == _BLOCK2:
+                return await self._collect_block2(msg, peer, response)
+        return response
+
+    async def _first_response(self, msg: Message, peer: Address) -> Message:
+        """Send ``msg`` (in Block1 blocks if large); the first response, Block2 not followed."""
         if self._szx < 6 and msg.code in _OBSERVABLE and not msg.has_option(_BLOCK2):
             # RFC 7959 2.4: ask for our smaller block size from the start.
             early = BlockOption(0, False, self._szx).encode()
@@ -794,13 +1027,8 @@ class Endpoint:
                 msg.type, msg.code, 0, msg.token, [*msg.options, (_BLOCK2, early)], msg.payload
             )
         if len(msg.payload) > self._block_size:
-            response = await self._send_block1(msg, peer)
-        else:
-            response = await self._exchange(msg, peer)
-        for number, _ in response.options:
-            if number == _BLOCK2:
-                return await self._collect_block2(msg, peer, response)
-        return response
+            return await self._send_block1(msg, peer)
+        return await self._exchange(msg, peer)
 
     async def _exchange(self, msg: Message, remote: Address, keep: Any = None) -> Message:
         """One request/response exchange through the message layer."""

@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, "int | None"], None]
 """Called with (bytes received, total size or None) after each chunk."""
 
+StateCallback = Callable[[State, Result], None]
+"""Called with the new State and Update Result after every transition."""
+
 #: CoAP 4.08 Request Entity Incomplete: a Block1 block out of sequence (RFC 7959 2.9.2).
 REQUEST_ENTITY_INCOMPLETE = 0x88
 
@@ -108,6 +111,7 @@ class FirmwareUpdate(ObjectInstance):
         downloaders: Mapping[str, Downloader] | None = None,
         push: bool = True,
         on_progress: ProgressCallback | None = None,
+        on_state_change: StateCallback | None = None,
         clock: Clock | None = None,
     ) -> None:
         super().__init__(store, 0, clock=clock)
@@ -120,6 +124,7 @@ class FirmwareUpdate(ObjectInstance):
         if not push and not self.downloaders:
             raise ValueError("firmware update needs push or at least one downloader")
         self.on_progress = on_progress
+        self.on_state_change = on_state_change
         self.machine = FirmwareStateMachine(clock=self.clock)
         self.received = 0
         self.total_size: int | None = None
@@ -136,11 +141,19 @@ class FirmwareUpdate(ObjectInstance):
         self._add_executable(10, self._execute_cancel)
         self._set(6, "")
         self._set(7, "")
+        self._publish_delivery()
+        self._publish()
+
+    def add_downloader(self, scheme: str, downloader: Downloader) -> None:
+        """Pull ``scheme://`` Package URIs with ``downloader`` (updates 5/0/8 and 5/0/9)."""
+        self.downloaders[scheme.lower()] = downloader
+        self._publish_delivery()
+
+    def _publish_delivery(self) -> None:
         support = sorted({PROTOCOL_SUPPORT[s] for s in self.downloaders if s in PROTOCOL_SUPPORT})
         self._set(8, support)
         # Delivery Method (5/0/9): 0 pull only, 1 push only, 2 both.
-        self._set(9, 2 if push and self.downloaders else (1 if push else 0))
-        self._publish()
+        self._set(9, 2 if self.push and self.downloaders else (1 if self.push else 0))
 
     # ------------------------------------------------------------- state
     @property
@@ -150,6 +163,11 @@ class FirmwareUpdate(ObjectInstance):
     @property
     def result(self) -> Result:
         return self.machine.result
+
+    @property
+    def pushing(self) -> bool:
+        """True while a Package (5/0/0) block-wise write is under way."""
+        return self._pushing
 
     def _publish(self) -> None:
         if self.machine.state is State.IDLE:
@@ -171,6 +189,8 @@ class FirmwareUpdate(ObjectInstance):
             self.machine.result.name,
         )
         self._publish()
+        if self.on_state_change is not None:
+            self.on_state_change(self.machine.state, self.machine.result)
 
     async def _fail(self, event: Event, exc: FirmwareError) -> None:
         """End in ``event`` with the error's result, dropping the image."""
@@ -195,20 +215,29 @@ class FirmwareUpdate(ObjectInstance):
                 await task
 
     # -------------------------------------------------------------- push
-    async def write_package_chunk(self, offset: int, data: bytes, last: bool) -> None:
-        """One block of a Package (5/0/0) write; the engine calls this per Block1 block.
+    async def write_package_chunk(
+        self, offset: int, data: bytes, last: bool, *, total: int | None = None
+    ) -> None:
+        """One block of a Package (5/0/0) write, called per Block1 block.
+
+        ``total`` is the announced image size (Size1 of block 0), for progress.
 
         ``offset`` 0 starts a new image (an empty last block resets the state
-        machine instead); later blocks must follow on without gaps, otherwise
-        4.08 Request Entity Incomplete.
+        machine instead); during a push it starts the image over (RFC 7959
+        2.3: the peer may restart a transfer at block 0). Later blocks must
+        follow on without gaps, otherwise 4.08 Request Entity Incomplete.
         """
         if offset == 0:
             if not data and last:
                 await self.reset()
                 return
-            self._check_push_start()
-            self._fire(Event.START_DOWNLOAD)
-            self.received, self.total_size, self._pushing = 0, None, True
+            if self._pushing:
+                with contextlib.suppress(Exception):
+                    await self.updater.cancel()
+            else:
+                self._check_push_start()
+                self._fire(Event.START_DOWNLOAD)
+            self.received, self.total_size, self._pushing = 0, total, True
             if not await self._storage_step(self.updater.open_sink()):
                 return
         elif not self._pushing or offset != self.received:
@@ -221,6 +250,11 @@ class FirmwareUpdate(ObjectInstance):
         if last:
             self._pushing = False
             await self._finish_download()
+
+    async def abort_push(self, error: FirmwareError) -> None:
+        """End a Package write that will not complete (transfer dropped, connection lost)."""
+        if self._pushing:
+            await self._fail(Event.DOWNLOAD_FAILED, error)
 
     async def _storage_step(self, step: Awaitable[None]) -> bool:
         try:
