@@ -72,7 +72,7 @@ from lwm2m.client.rd import (
 )
 from lwm2m.client.store import ObjectStore
 from lwm2m.coap.endpoint import Endpoint
-from lwm2m.coap.errors import RequestError, RequestTimeout
+from lwm2m.coap.errors import RequestError, RequestTimeout, TransportError
 from lwm2m.coap.layer import TransmissionParams
 from lwm2m.coap.message import Message
 from lwm2m.coap.numbers import Code, ContentFormat
@@ -80,7 +80,8 @@ from lwm2m.coap.observe import ServerObservation
 from lwm2m.errors import ModelError, NotFound
 from lwm2m.formats.link import format_object_list
 from lwm2m.model import Path, Registry, Value
-from lwm2m.transport.base import Address
+from lwm2m.transport.base import Address, DatagramTransport, ErrorCallback, ReceiveCallback
+from lwm2m.transport.udp import UdpTransport
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,49 @@ class _Connection:
     endpoint: Endpoint
     remote: Address
     context: ServerContext
+    #: Requests in flight, and the transport error that ended one of them early.
+    requests: set[asyncio.Task[Message]] = field(default_factory=set)
+    errors: dict[asyncio.Task[Message], OSError] = field(default_factory=dict)
+
+
+class _ReceiveGate(DatagramTransport):
+    """A server connection's transport whose receiver can be switched off.
+
+    Queue mode (Core TS 1.1 6.5): once the receive window closes the client is
+    offline; what the server sends meanwhile is not received, so it is neither
+    acknowledged nor answered. ``asleep()`` is asked for every datagram.
+    """
+
+    def __init__(self, inner: DatagramTransport, asleep: Callable[[], bool]) -> None:
+        super().__init__()
+        self._inner = inner
+        self._asleep = asleep
+
+    def set_callbacks(self, on_datagram: ReceiveCallback, on_error: ErrorCallback) -> None:
+        def receive(data: bytes, remote: Address) -> None:
+            if self._asleep():
+                log.debug("receiver off (queue mode): %d bytes from %s dropped", len(data), remote)
+                return
+            on_datagram(data, remote)
+
+        self._inner.set_callbacks(receive, on_error)
+
+    def send(self, data: bytes, remote: Address) -> None:
+        self._inner.send(data, remote)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    @property
+    def local_address(self) -> Address:
+        return self._inner.local_address
+
+    def peer_identity(self, remote: Address) -> bytes | str | None:
+        return self._inner.peer_identity(remote)
+
+    @property
+    def is_closed(self) -> bool:
+        return self._inner.is_closed
 
 
 class Client:
@@ -169,10 +213,16 @@ class Client:
         self._contexts: dict[int, ServerContext] = {}
         self._timers: dict[tuple[int | None, Timer], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._connect_locks: dict[int | None, asyncio.Lock] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self._registered_from: dict[int, Address] = {}  # local address of the last Register
         self._observed: dict[int, _Observed] = {}  # id(ServerObservation) -> state
         self._snapshot: tuple[dict[int, Any], dict[int, Any]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False
+        #: Called as ``setup(endpoint, short_server_id)`` (None: the bootstrap server) for
+        #: every new connection Endpoint, before anything is sent on it.
+        self.endpoint_setup: list[Callable[[Endpoint, int | None], None]] = []
         self.store.add_listener(self._on_store_change)
         for oid in (0, 1, 3):
             self.store.add_object(oid)
@@ -284,6 +334,26 @@ class Client:
         self.set(f"1/{sid}/{SRV_BINDING}", binding)
         return iid
 
+    def address_changed(self, short_server_id: int | None = None) -> None:
+        """The local address or port changed (network switch, NAT rebinding).
+
+        Call it on such a change: the connection to each server (or to the one
+        given) is reopened and the client registers again from the new address,
+        since the server sends its requests to the address of the registration.
+        """
+        coord = self._coord
+        if coord is None or not self._started:
+            return
+        now = self._now()
+        for ssid, machine in list(coord.servers.items()):
+            if short_server_id is not None and ssid != short_server_id:
+                continue
+            conn = self._connections.pop(ssid, None)
+            if conn is not None:
+                self._forget_observations(ssid)  # a new Register ends them on the server
+                self._close_endpoint(conn.endpoint)
+            self._execute(machine.address_changed(now))
+
     @property
     def registered_servers(self) -> list[int]:
         if self._coord is None:
@@ -320,6 +390,8 @@ class Client:
                         m.state is RegState.DEREGISTERING for m in self._coord.servers.values()
                     ):
                         await asyncio.sleep(0.01)
+            # De-registers still unanswered after ``timeout``: stop without them.
+            self._execute(self._coord.stop(self._now(), deregister=False))
         self._started = False
         for handle in self._timers.values():
             handle.cancel()
@@ -333,8 +405,10 @@ class Client:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for conn in list(self._connections.values()):
-            await conn.endpoint.close()
+            self._close_endpoint(conn.endpoint)
         self._connections.clear()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
     def run(self) -> None:
         """Start and run until interrupted (Ctrl-C de-registers)."""
@@ -420,16 +494,33 @@ class Client:
         elif isinstance(action, SendRegister | SendUpdate | SendDeregister | SendBootstrapRequest):
             self._spawn(self._send(action))
         elif isinstance(action, CloseConnection):
+            if self._stores_while_disabled(action.server):
+                return  # /1/x/6: keep socket and observations to deliver what is stored
             conn = self._connections.pop(action.server, None)
             if conn is not None:
                 self._forget_observations(action.server)
-                self._spawn(conn.endpoint.close())
+                self._close_endpoint(conn.endpoint)
         elif isinstance(action, SaveConfig):
             self._snapshot = self._config_values()
         elif isinstance(action, RestoreConfig):
             self._spawn(self._restore_config())
         elif isinstance(action, AnswerFinish):
             pass  # answered synchronously by the Bootstrap-Finish handler
+
+    def _stores_while_disabled(self, key: int | None) -> bool:
+        if key is None or self._coord is None or key not in self._coord.servers:
+            return False
+        return (
+            self._coord.servers[key].state is RegState.DISABLED
+            and self._server_value(key, SRV_STORING, False) is True
+        )
+
+    def _close_endpoint(self, endpoint: Endpoint) -> None:
+        """Close a connection's endpoint in the background; :meth:`stop` waits for it
+        (it is not one of the tasks that stop cancels, or the socket would stay open)."""
+        task = asyncio.ensure_future(endpoint.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -478,9 +569,17 @@ class Client:
 
     # ------------------------------------------------------------ network
     async def _connection(self, key: int | None) -> _Connection:
-        conn = self._connections.get(key)
-        if conn is not None and not conn.endpoint.closed:
+        """The open connection to server ``key``; opened (once, whoever asks) when needed."""
+        lock = self._connect_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            conn = self._connections.get(key)
+            if conn is not None and not conn.endpoint.closed:
+                return conn
+            conn = await self._open_connection(key)
+            self._connections[key] = conn
             return conn
+
+    async def _open_connection(self, key: int | None) -> _Connection:
         security = self._security_for(key)
         if security is None:
             raise OSError(f"no Security instance for server {key}")
@@ -497,7 +596,9 @@ class Client:
         if parts.scheme == "coaps":
             endpoint = await self._open_dtls(local, remote, security)
         else:
-            endpoint = await Endpoint.create_udp(local, 0, params=self.transmission)
+            udp = await _open_udp(local, remote)
+            gate = _ReceiveGate(udp, functools.partial(self._asleep, key))
+            endpoint = Endpoint(gate, params=self.transmission)
         if key is None:
             context = ServerContext(short_id=0, is_bootstrap=True)
         else:
@@ -505,8 +606,48 @@ class Client:
         conn = _Connection(key, uri, endpoint, remote, context)
         endpoint.set_fallback_handler(functools.partial(self._on_server_request, conn))
         endpoint.add_observation_listener(functools.partial(self._on_observation, conn))
-        self._connections[key] = conn
+        endpoint.add_error_listener(functools.partial(self._on_transport_error, conn))
+        for setup in self.endpoint_setup:
+            try:
+                setup(endpoint, key)
+            except Exception:
+                log.exception("endpoint setup hook failed")
+        log.debug("server %s: connected from %s to %s", key, endpoint.local_address, remote)
         return conn
+
+    def _asleep(self, key: int | None) -> bool:
+        """Queue mode: the receiver of this server's connection is off."""
+        machine = None if key is None or self._coord is None else self._coord.servers.get(key)
+        return machine is not None and machine.state is RegState.SLEEPING
+
+    def _on_transport_error(self, conn: _Connection, exc: OSError, remote: Address | None) -> None:
+        """ICMP unreachable, a failed send, a DTLS failure: the requests in flight fail now
+        (as a network error) instead of waiting for their retransmissions to run out."""
+        log.info("server %s: transport error %s", conn.key, exc)
+        for task in list(conn.requests):
+            if not task.done():
+                conn.errors[task] = exc
+                task.cancel()
+
+    async def _exchange(
+        self, conn: _Connection, msg: Message, timeout: float | None = None
+    ) -> Message:
+        """One request to the server of ``conn``; a transport error raises TransportError."""
+        task = asyncio.ensure_future(
+            conn.endpoint.request(msg, remote=conn.remote, timeout=timeout)
+        )
+        conn.requests.add(task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            error = conn.errors.get(task)
+            current = asyncio.current_task()
+            if error is None or (current is not None and current.cancelling()):
+                raise
+            raise TransportError(f"{error}") from None
+        finally:
+            conn.requests.discard(task)
+            conn.errors.pop(task, None)
 
     async def _open_dtls(self, local: str, remote: Address, security: dict[int, Any]) -> Endpoint:
         from lwm2m.client.dtls import open_dtls_endpoint
@@ -523,8 +664,10 @@ class Client:
         assert self._coord is not None
         try:
             conn = await self._connection(server)
+            if self._socket_changed(action, conn):
+                return
             msg = self._build_request(action)
-            resp = await conn.endpoint.request(msg, remote=conn.remote)
+            resp = await self._exchange(conn, msg)
         except RequestTimeout:
             self._execute(self._coord.timeout(server, action.token, self._now()))
             return
@@ -538,6 +681,28 @@ class Client:
         self._execute(
             self._coord.response(server, action.token, resp.code, self._now(), resp.location_path)
         )
+
+    def _socket_changed(
+        self,
+        action: SendRegister | SendUpdate | SendDeregister | SendBootstrapRequest,
+        conn: _Connection,
+    ) -> bool:
+        """Remember the local address of each Register; an Update that would leave from
+        another one (the socket was reopened) becomes a new Register instead."""
+        server, local = action.server, conn.endpoint.local_address
+        if server is None or self._coord is None:
+            return False
+        if isinstance(action, SendRegister):
+            self._registered_from[server] = local
+            return False
+        machine = self._coord.servers.get(server)
+        if not isinstance(action, SendUpdate) or machine is None:
+            return False
+        if self._registered_from.get(server) == local:
+            return False
+        log.info("server %s: local address now %s: registering again", server, local)
+        self._execute(machine.address_changed(self._now()))
+        return True
 
     def _build_request(
         self, action: SendRegister | SendUpdate | SendDeregister | SendBootstrapRequest
@@ -639,7 +804,7 @@ class Client:
         # New accounts may point elsewhere: reopen their connections lazily.
         for key in [k for k in self._connections if k is not None]:
             conn = self._connections.pop(key)
-            self._spawn(conn.endpoint.close())
+            self._close_endpoint(conn.endpoint)
 
     # ------------------------------------------------------------ observe
     def _on_observation(self, conn: _Connection, obs: ServerObservation, active: bool) -> None:
@@ -775,6 +940,9 @@ class Client:
             if machine is not None and machine.state is RegState.SLEEPING:
                 self._execute(machine.wake_up(self._now()))
             return
+        if state.stored:
+            state.stored.append(response)  # behind the stored ones still being delivered
+            return
         conn.endpoint.push_notification(obs, response)
 
     def _flush_stored(self, ssid: int) -> None:
@@ -782,11 +950,19 @@ class Client:
         if conn is None:
             return
         for state in self._observed.values():
-            if state.server != ssid or not state.stored:
-                continue
-            stored, state.stored = state.stored, []
-            for response in stored:
-                conn.endpoint.push_notification(state.observation, response, confirmable=True)
+            if state.server == ssid and state.stored:
+                self._spawn(self._deliver_stored(conn, state))
+
+    async def _deliver_stored(self, conn: _Connection, state: _Observed) -> None:
+        """Stored notifications in order, one CON at a time: while one is unacknowledged
+        the endpoint would keep only the newest (RFC 7641 4.5.2)."""
+        obs = state.observation
+        while state.stored:
+            while obs.in_flight is not None:
+                if conn.endpoint.closed or obs not in conn.endpoint.observations():
+                    return
+                await asyncio.sleep(0.01)
+            conn.endpoint.push_notification(obs, state.stored.pop(0), confirmable=True)
 
     def _forget_observations(self, key: int | None) -> None:
         for k, state in list(self._observed.items()):
@@ -814,16 +990,52 @@ class Client:
             raise PermissionError(f"Send is muted for server {ssid} (/1/x/23)")
         records = self.store.read_records([Path.parse(p) for p in paths])
         payload = formats.encode(ContentFormat.SENML_CBOR, records, Path(), self.store.registry)
+        await self._wake_up(ssid, timeout)
         conn = await self._connection(ssid)
         msg = Message.request(
             Code.POST, "/dp", payload=payload, content_format=ContentFormat.SENML_CBOR
         )
-        resp = await conn.endpoint.request(msg, remote=conn.remote, timeout=timeout)
+        resp = await self._exchange(conn, msg, timeout)
         return int(resp.code)
+
+    async def _wake_up(self, ssid: int, timeout: float) -> None:
+        """Queue mode: an Update goes first when the client comes back online (Core TS 1.1
+        6.5); returns once it is answered (or failed)."""
+        machine = self._coord.servers.get(ssid) if self._coord is not None else None
+        if machine is None or machine.state is not RegState.SLEEPING:
+            return
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._event_queues.append(queue)
+        try:
+            self._execute(machine.wake_up(self._now()))
+            async with asyncio.timeout(timeout):
+                while machine.state in (RegState.UPDATING, RegState.REGISTERING):
+                    await queue.get()
+        finally:
+            self._event_queues.remove(queue)
 
 
 def _overlaps(observed: list[Path], changed: list[Path]) -> bool:
     return any(p.is_prefix_of(c) or c.is_prefix_of(p) for p in observed for c in changed)
+
+
+async def _open_udp(local_host: str, remote: Address) -> UdpTransport:
+    """A UDP socket for one server, connected to it.
+
+    Linux reports ICMP errors (port unreachable: nothing listens there) only on
+    connected UDP sockets (udp(7)); connected, the socket also takes datagrams
+    from that server only. The server's requests come from the address the
+    client registered to (Core TS 1.1 6.2), so nothing is lost.
+    """
+    transport = await UdpTransport.create(local_host, 0)
+    raw = transport._transport  # the asyncio transport owns the socket
+    if raw is not None:
+        try:
+            with raw.get_extra_info("socket").dup() as sock:
+                sock.connect(remote)
+        except OSError as exc:
+            log.info("cannot connect the UDP socket to %s: %s", remote, exc)
+    return transport
 
 
 def _local_host_for(remote_host: str, family: int) -> str:

@@ -32,6 +32,7 @@ import logging
 from dataclasses import dataclass, field
 
 from lwm2m import formats
+from lwm2m.client.access_control import ACCESS_CONTROL_OBJECT, AccessControl, Right
 from lwm2m.client.attributes import AttributeStore, AttributeUpdate, format_attribute
 from lwm2m.client.store import ObjectStore
 from lwm2m.coap.message import Message
@@ -49,7 +50,7 @@ from lwm2m.errors import (
     UnsupportedFormat,
 )
 from lwm2m.formats import link as linkfmt
-from lwm2m.formats import negotiation
+from lwm2m.formats import negotiation, senml_cbor, senml_json
 from lwm2m.model import (
     InstanceNode,
     MultiResourceNode,
@@ -59,12 +60,17 @@ from lwm2m.model import (
     Records,
     ResourceType,
     from_records,
+    to_records,
 )
 
 log = logging.getLogger(__name__)
 
 #: Objects a management server may never touch (Core TS 1.1 6.3: Security, OSCORE).
 BOOTSTRAP_ONLY_OBJECTS = frozenset({0, 21})
+#: Content formats that carry a composite answer (Core TS 1.1 6.3.9).
+COMPOSITE_FORMATS = frozenset(
+    {ContentFormat.SENML_JSON, ContentFormat.SENML_CBOR, ContentFormat.LWM2M_CBOR}
+)
 
 
 @dataclass(slots=True)
@@ -82,6 +88,7 @@ class Engine:
     def __init__(self, store: ObjectStore, *, lwm2m_version: str = "1.1") -> None:
         self.store = store
         self.lwm2m_version = lwm2m_version
+        self.access = AccessControl(store)
 
     # ------------------------------------------------------------ dispatch
     async def handle(self, request: Message, server: ServerContext) -> Message:
@@ -104,35 +111,61 @@ class Engine:
             raise Unauthorized(f"object {path[0]} is not accessible to a management server")
         code = req.code
         if code == Code.GET:
+            # Discover and Observe follow the Read right (Core TS 1.1 7.3).
+            self.authorize(server, path, Right.READ)
             if req.accept == ContentFormat.LINK_FORMAT:
                 return self.discover(req, path, server)
-            return self.read(req, path)
+            return self.read(req, path, server)
         if code == Code.PUT:
             if not req.payload and req.content_format is None and req.uri_query:
+                self.authorize(server, path, Right.READ)
                 return self.write_attributes(req, path, server)
+            self.authorize(server, path, Right.WRITE)
             return await self.write(req, path, replace=True, server=server)
         if code == Code.POST:
             return await self._post(req, path, server)
         if code == Code.DELETE:
+            self.authorize(server, path, Right.DELETE)
             return await self.delete(req, path, server)
         if code == Code.FETCH:
-            return self.read_composite(req, path)
+            return self.read_composite(req, path, server)
         if code == Code.IPATCH:
-            return await self.write_composite(req, path)
+            return await self.write_composite(req, path, server)
         raise MethodNotAllowed(f"method {_method(req)} is not supported")
 
     async def _post(self, req: Message, path: Path, server: ServerContext) -> Message:
         if len(path) == 1:
+            self.authorize(server, path, Right.CREATE)
             return await self.create(req, path, server)
         if len(path) == 3:
             rdef = self.store.resource_def(path)
             if rdef.operations.executable:
+                self.authorize(server, path, Right.EXECUTE)
                 return await self.execute(req, path)
             if not req.payload:
                 raise MethodNotAllowed(f"{path} is not executable")
         if len(path) in (2, 3) or (len(path) == 4 and req.payload):
+            self.authorize(server, path, Right.WRITE)
             return await self.write(req, path, replace=False, server=server)
         raise MethodNotAllowed(f"POST is not allowed on {path}")
+
+    # ------------------------------------------------------ access control
+    def _controlled(self, server: ServerContext) -> bool:
+        return not server.is_bootstrap and self.access.enforced
+
+    def authorize(self, server: ServerContext, path: Path, right: Right) -> None:
+        """4.01 unless ``server`` holds ``right`` on the instance of ``path`` (or, for
+        CREATE, on its object). Object-level reads are filtered instead, and a
+        missing instance is left to the operation (4.04)."""
+        if not self._controlled(server) or not path:
+            return
+        if right is Right.CREATE or (len(path) >= 2 and self.store.has_instance(path[0], path[1])):
+            self.access.check(server.short_id, path, right)
+
+    def _readable_instances(self, server: ServerContext, object_id: int) -> list[int]:
+        if not self._controlled(server):
+            return self.store.instance_ids(object_id)
+        return self.access.readable_instances(server.short_id, object_id)
 
     # --------------------------------------------------------------- Read
     def response_format(self, req: Message, path: Path, node: Node | Records) -> int:
@@ -155,11 +188,10 @@ class Engine:
         except UnsupportedFormat as exc:
             raise NotAcceptable(str(exc)) from None
 
-    def read(self, req: Message, path: Path) -> Message:
+    def read(self, req: Message, path: Path, server: ServerContext) -> Message:
         if not path:
             raise MethodNotAllowed("Read on the root path needs Read-Composite (FETCH)")
-        node = self.store.read(path)
-        assert node is not None
+        node = self._read_node(path, server)
         fmt, payload = self.encode(req, path, node)
         return Message.response_to(req, Code.CONTENT, payload, content_format=fmt)
 
@@ -184,6 +216,11 @@ class Engine:
             raise MethodNotAllowed(f"Write on a {path.level_name} is not allowed")
         if not server.is_bootstrap and not self.store.exists(Path(*path[:2])):
             raise NotFound(f"{Path(*path[:2])} does not exist")
+        if not server.is_bootstrap and len(path) >= 3:
+            # The target decides before the payload is looked at: 4.04, then 4.05.
+            rdef = self.store.resource_def(path)
+            if not rdef.operations.writable:
+                raise MethodNotAllowed(f"{path} is not writable")
         node = self.decode(req, path)
         if isinstance(node, dict):
             raise BadRequest("a composite payload needs Write-Composite (iPATCH)")
@@ -234,6 +271,8 @@ class Engine:
             else:
                 raise BadRequest("the Create payload is not an object instance")
         iid = await self.store.create(path[0], node, check_access=not server.is_bootstrap)
+        if self._controlled(server):
+            self.access.instance_created(server.short_id, path[0], iid)
         resp = Message.response_to(req, Code.CREATED)
         resp.location_path = (str(path[0]), str(iid))
         return resp
@@ -243,11 +282,17 @@ class Engine:
             raise MethodNotAllowed("Delete is only allowed on an object instance")
         if not server.is_bootstrap and path[0] == 1:
             raise MethodNotAllowed("a server cannot delete its own Server instance")
+        odef = None if server.is_bootstrap else self.store.object_def(path[0])
+        if odef is not None and odef.mandatory and not odef.multiple:
+            # The instance of a mandatory single-instance object always exists (ETS 685).
+            raise MethodNotAllowed(f"the instance of object {path[0]} cannot be deleted")
         if server.is_bootstrap:
             await self._bootstrap_delete(path)
         else:
             await self.store.delete(path)
         server.attributes.drop_below(path)
+        if len(path) == 2 and path[0] != ACCESS_CONTROL_OBJECT:
+            self.access.instance_deleted(path[0], path[1])
         return Message.response_to(req, Code.DELETED)
 
     async def _bootstrap_delete(self, path: Path) -> None:
@@ -279,56 +324,114 @@ class Engine:
 
     # ------------------------------------------------ Discover / attributes
     def discover(self, req: Message, path: Path, server: ServerContext) -> Message:
+        """Discover (Core TS 1.0 5.4.2, 1.1 6.3.2 / 5.4.2).
+
+        The target link carries the attributes attached to it; a resource or
+        resource instance target also those it inherits from its instance and
+        object. Below the target, LwM2M 1.1 lists each link with its own
+        attributes down to ``?depth=`` (default: 2 for an object, 1 otherwise;
+        resource instances appear at depth 1 below a resource); LwM2M 1.0 lists
+        instances and resources, with attributes and ``dim`` only when the
+        target is an instance. Server-object defaults are not attributes.
+        """
+        if server.is_bootstrap:
+            return self.bootstrap_discover(req, path)
         if not path:
             raise MethodNotAllowed("Discover needs an object, instance or resource path")
         self.store._locate(path)
-        links: list[linkfmt.Link] = []
+        v10 = self.lwm2m_version == "1.0"
+        depth = _discover_depth(req.uri_query, path, v10)
         attrs = server.attributes
+        links: list[linkfmt.Link] = []
+        target_level = len(path)
 
-        def add(p: Path, extra: dict[str, str | None] | None = None) -> None:
-            params: dict[str, str | None] = dict(extra or {})
-            for name, value in attrs.get(p).items():
+        def add(p: Path, params: dict[str, str | None]) -> None:
+            if len(p) == target_level:
+                found = attrs.effective(p) if len(p) >= 3 else attrs.get(p)
+            elif v10 and target_level == 1:
+                found = {}
+            else:
+                found = attrs.get(p)
+            for name, value in found.items():
                 params[name] = format_attribute(value, name)
             links.append(linkfmt.Link(str(p), params))
 
-        def add_resources(ipath: Path) -> None:
-            odef = self.store.registry.get(ipath[0])
-            for rid in self.store.present_resource_ids(ipath[0], ipath[1]):
-                rpath = ipath.child(rid)
-                rdef = odef.resources.get(rid) if odef else None
-                if rdef is not None and rdef.operations.executable:
-                    add(rpath)
-                    continue
-                stored = self.store.get(rpath)
-                extra: dict[str, str | None] = {}
-                if (rdef is not None and rdef.multiple) or isinstance(stored, dict):
-                    extra["dim"] = str(len(stored) if isinstance(stored, dict) else 0)
-                add(rpath, extra)
+        def walk(p: Path) -> None:
+            params: dict[str, str | None] = {}
+            if len(p) == 1:
+                odef = self.store.registry.get(p[0])
+                if odef is not None and odef.version != "1.0":
+                    params["ver"] = odef.version
+            elif len(p) == 3:
+                stored = self.store._locate(p) if self.store.exists(p) else None
+                rdef = self.store.registry.resource(p)
+                multiple = isinstance(stored, dict) or (rdef is not None and rdef.multiple)
+                if multiple and not (v10 and target_level == 1):
+                    params["dim"] = str(len(stored) if isinstance(stored, dict) else 0)
+            add(p, params)
+            if len(p) - target_level >= depth:
+                return
+            if len(p) == 1:
+                children = [p.child(i) for i in self._readable_instances(server, p[0])]
+            elif len(p) == 2:
+                children = [p.child(r) for r in self.store.present_resource_ids(p[0], p[1])]
+            elif len(p) == 3 and self.store.exists(p):
+                stored = self.store._locate(p)
+                children = (
+                    [p.child(ri) for ri in sorted(stored)] if isinstance(stored, dict) else []
+                )
+            else:
+                children = []
+            for child in children:
+                walk(child)
 
-        if len(path) == 1:
-            odef = self.store.registry.get(path[0])
-            ver = odef.version if odef is not None else "1.0"
-            add(path, {"ver": ver} if ver != "1.0" else None)
-            for iid in self.store.instance_ids(path[0]):
-                add(path.child(iid))
-                add_resources(path.child(iid))
-        elif len(path) == 2:
-            add(path)
-            add_resources(path)
-        else:
-            rdef = self.store.registry.resource(path)
-            stored = self.store.get(path)
-            extra: dict[str, str | None] = {}
-            if isinstance(stored, dict):
-                extra["dim"] = str(len(stored))
-            add(path, extra)
-            if isinstance(stored, dict) and rdef is not None and len(path) == 3:
-                for ri in stored:
-                    add(path.child(ri))
+        walk(path)
         payload = linkfmt.format_links(links).encode()
         return Message.response_to(
             req, Code.CONTENT, payload, content_format=ContentFormat.LINK_FORMAT
         )
+
+    def bootstrap_discover(self, req: Message, path: Path) -> Message:
+        """Bootstrap-Discover on ``/`` or ``/o`` (Core TS 1.1 5.2.7.3): instances (or bare
+        objects), ``ver`` of versioned objects, ``ssid`` of server accounts; the root
+        answer starts with the client's ``lwm2m`` version."""
+        if len(path) > 1:
+            raise BadRequest("Bootstrap-Discover targets the root or an object")
+        if path:
+            self.store.object_def(path[0])
+        links: list[linkfmt.Link] = []
+        for oid in [path[0]] if path else self.store.object_ids():
+            odef = self.store.registry.get(oid)
+            iids = self.store.instance_ids(oid)
+            if odef is not None and odef.version != "1.0":
+                links.append(linkfmt.Link(f"/{oid}", {"ver": odef.version}))
+            elif not iids:
+                links.append(linkfmt.Link(f"/{oid}", {}))
+            for iid in iids:
+                links.append(linkfmt.Link(f"/{oid}/{iid}", self._account_params(oid, iid)))
+        text = linkfmt.format_links(links)
+        if not path:
+            text = (
+                f'lwm2m="{self.lwm2m_version}",' + text
+                if links
+                else f'lwm2m="{self.lwm2m_version}"'
+            )
+        return Message.response_to(
+            req, Code.CONTENT, text.encode(), content_format=ContentFormat.LINK_FORMAT
+        )
+
+    def _account_params(self, oid: int, iid: int) -> dict[str, str | None]:
+        """``ssid`` of a Server instance, or of a Security instance of a server account."""
+        rid = {0: 10, 1: 0}.get(oid)
+        if rid is None:
+            return {}
+        try:
+            if oid == 0 and self.store.get(Path(0, iid, 1)) is True:
+                return {}  # the Bootstrap-Server account has no Short Server ID
+            ssid = self.store.get(Path(oid, iid, rid))
+        except (NotFound, ModelError):
+            return {}
+        return {"ssid": str(ssid)} if isinstance(ssid, int) else {}
 
     def write_attributes(self, req: Message, path: Path, server: ServerContext) -> Message:
         update = AttributeUpdate.parse(req.uri_query, path)
@@ -337,36 +440,80 @@ class Engine:
         return Message.response_to(req, Code.CHANGED)
 
     # ---------------------------------------------------------- composite
-    def _composite_paths(self, req: Message) -> list[Path]:
-        from lwm2m.formats import senml_cbor, senml_json
+    def composite_paths(self, req: Message) -> list[Path]:
+        """The paths of a Read-Composite / Observe-Composite body (SenML JSON or CBOR).
 
+        Names are resolved as SenML does (base name + name); ``/`` is the root
+        path (Core TS 1.1 6.3.9 / 6.4.3).
+        """
         fmt = req.content_format
         if fmt == ContentFormat.SENML_JSON:
-            return list(senml_json.decode_paths(req.payload))
-        if fmt == ContentFormat.SENML_CBOR:
-            return list(senml_cbor.decode_paths(req.payload))
-        raise UnsupportedContentFormat(f"composite requests need SenML, not {fmt}")
+            items = senml_json.load_json(req.payload, "SenML JSON")
+            keys: tuple[object, object] = ("bn", "n")
+        elif fmt == ContentFormat.SENML_CBOR:
+            items = senml_cbor.load_cbor(req.payload, "SenML CBOR")
+            keys = (-2, 0)
+        else:
+            raise UnsupportedContentFormat(f"composite requests need SenML, not {fmt}")
+        if not isinstance(items, list):
+            raise BadRequest("a composite body is an array of records")
+        paths: list[Path] = []
+        base = ""
+        for idx, rec in enumerate(items):
+            if not isinstance(rec, dict):
+                raise BadRequest(f"composite record {idx} is not a map")
+            bn, n = rec.get(keys[0], base), rec.get(keys[1], "")
+            if not isinstance(bn, str) or not isinstance(n, str):
+                raise BadRequest(f"composite record {idx}: names must be text")
+            base = bn
+            try:
+                paths.append(Path.parse(bn + n))
+            except ModelError as exc:
+                raise BadRequest(f"composite record {idx}: {exc}") from None
+        return paths
 
-    def read_composite(self, req: Message, path: Path) -> Message:
+    def read_composite(self, req: Message, path: Path, server: ServerContext) -> Message:
         if path:
             raise MethodNotAllowed("Read-Composite is addressed to the root path")
-        paths = self._composite_paths(req)
-        for p in paths:
-            if p and p[0] in BOOTSTRAP_ONLY_OBJECTS:
-                raise Unauthorized(f"{p} is not accessible to a management server")
-        records = self.store.read_records(paths)
+        paths = self.composite_paths(req)  # 4.15 for a body that is not SenML
         accept = req.accept if req.accept is not None else req.content_format
         fmt = accept if accept is not None else ContentFormat.SENML_CBOR
-        if fmt not in (
-            ContentFormat.SENML_JSON,
-            ContentFormat.SENML_CBOR,
-            ContentFormat.LWM2M_CBOR,
-        ):
+        if fmt not in COMPOSITE_FORMATS:
             raise NotAcceptable(f"content format {fmt} cannot carry a composite answer")
+        records = self.read_values(paths, server)
         payload = formats.encode(fmt, records, path, self.store.registry)
         return Message.response_to(req, Code.CONTENT, payload, content_format=fmt)
 
-    async def write_composite(self, req: Message, path: Path) -> Message:
+    def _read_node(self, path: Path, server: ServerContext) -> Node:
+        """Read ``path``; an object shows only the instances ``server`` may read."""
+        node = self.store.read(path)
+        assert node is not None
+        if isinstance(node, ObjectNode) and self._controlled(server):
+            keep = set(self._readable_instances(server, path[0]))
+            node.instances = {i: n for i, n in node.instances.items() if i in keep}
+        return node
+
+    def read_values(self, paths: list[Path], server: ServerContext) -> Records:
+        """Values under each path; absent or unreadable paths are left out (Core TS 1.1
+        6.3.9: a partially successful Read-Composite). 4.04 when none is present."""
+        records: Records = {}
+        found = not paths
+        for p in _expand_root(paths, self.store.object_ids()):
+            if p[0] in BOOTSTRAP_ONLY_OBJECTS:
+                raise Unauthorized(f"{p} is not accessible to a management server")
+            try:
+                self.authorize(server, p, Right.READ)
+                node = self._read_node(p, server)
+            except (NotFound, MethodNotAllowed, Unauthorized):
+                continue
+            found = True
+            if node is not None:
+                records.update(to_records(node, p))
+        if not found:
+            raise NotFound("none of the requested paths is present")
+        return records
+
+    async def write_composite(self, req: Message, path: Path, server: ServerContext) -> Message:
         if path:
             raise MethodNotAllowed("Write-Composite is addressed to the root path")
         decoded = self.decode(req, path)
@@ -379,6 +526,7 @@ class Engine:
                 raise Unauthorized(f"{p} is not accessible to a management server")
             by_instance.setdefault(Path(p[0], p[1]), {})[p] = v
         for ipath, records in by_instance.items():
+            self.authorize(server, ipath, Right.WRITE)
             multiple = {
                 Path(*p[:3]): bool(rdef and rdef.multiple)
                 for p in records
@@ -390,6 +538,33 @@ class Engine:
         await self.store.validate_plan(plan)
         await self.store.apply_plan(plan)
         return Message.response_to(req, Code.CHANGED)
+
+
+def _discover_depth(queries: tuple[str, ...], path: Path, v10: bool) -> int:
+    """How many levels below ``path`` a Discover lists (Core TS 1.1 5.4.2 ``depth``)."""
+    if v10:
+        # LwM2M 1.0: an object lists instances and resources, a resource nothing below.
+        return 2 if len(path) == 1 else (1 if len(path) == 2 else 0)
+    depth = 2 if len(path) == 1 else 1
+    for q in queries:
+        name, _, value = q.partition("=")
+        if name != "depth":
+            raise BadRequest(f"Discover does not take the parameter {name!r}")
+        if value not in ("0", "1", "2", "3"):
+            raise BadRequest(f"depth must be 0, 1, 2 or 3, not {value!r}")
+        depth = int(value)
+    return depth
+
+
+def _expand_root(paths: list[Path], object_ids: list[int]) -> list[Path]:
+    """Replace the root path by the objects a management server may read."""
+    out: list[Path] = []
+    for p in paths:
+        if p:
+            out.append(p)
+        else:
+            out.extend(Path(oid) for oid in object_ids if oid not in BOOTSTRAP_ONLY_OBJECTS)
+    return out
 
 
 def _method(req: Message) -> str:

@@ -441,9 +441,11 @@ class ObjectStore:
                 raise BadRequest(f"{path}: the payload is not an object instance")
             if node.id != path[1]:
                 raise BadRequest(f"{path}: payload instance {node.id} does not match the path")
+            # Partial Update adds or updates resource instances and leaves the
+            # others (Core TS 1.1 6.3.3); Replace replaces each resource as a whole.
             for res in node.resources.values():
                 self._plan_resource(
-                    path.child(res.id), res, replace=True, check_access=check_access, plan=plan
+                    path.child(res.id), res, replace=replace, check_access=check_access, plan=plan
                 )
             if replace and check_access and self.has_instance(path[0], path[1]):
                 # Replace on an instance (Core TS 6.3.3): writable optional resources
@@ -543,7 +545,8 @@ class ObjectStore:
         if iid in existing:
             raise BadRequest(f"instance /{object_id}/{iid} already exists")
         if not odef.multiple and existing:
-            raise BadRequest(f"object {object_id} is single-instance and has an instance")
+            # "Target is not allowed for Create" (Core TS 1.1 6.3.6 / ETS 680).
+            raise MethodNotAllowed(f"object {object_id} is single-instance and has an instance")
         resources = node.resources if node is not None else {}
         plan: list[tuple[Path, Any]] = []
         ipath = Path(object_id, iid)

@@ -56,70 +56,114 @@ def _collapse(tree: Tree) -> Tree:
     """Merge chains of single-child maps into array keys (canonical form)."""
     out: Tree = {}
     for key, value in tree.items():
-        ids: tuple[int, ...] = (key,)
-        while type(value) is dict and len(value) == 1:
-            ((k2, value),) = value.items()
-            ids += (k2,)
         if type(value) is dict:
-            value = _collapse(value)
-        out[ids[0] if len(ids) == 1 else ids] = value
+            if len(value) == 1:
+                ids: tuple[int, ...] = (key,)
+                while type(value) is dict and len(value) == 1:
+                    ((k2, value),) = value.items()
+                    ids += (k2,)
+                key = ids
+            if type(value) is dict:
+                value = _collapse(value)
+        out[key] = value
     return out
 
 
+_IDS: dict[str, tuple[int, ...]] = {}
+_IDS_SIZE = 2048
+
+
+def _ids(name: str) -> tuple[int, ...]:
+    """The ids of a leaf name made by :func:`senml.leaves` ("7/0", or "/3/0/7/0" for records)."""
+    ids = _IDS.get(name)
+    if ids is None:
+        ids = tuple(int(part) for part in name.split("/") if part)
+        if len(_IDS) >= _IDS_SIZE:
+            _IDS.clear()
+        _IDS[name] = ids
+    return ids
+
+
 def encode(node: Node | Records, path: Path, registry: Registry) -> bytes:
-    bn, items = senml.leaves(node, path, registry)
-    root: Tree = {}
+    _, items = senml.leaves(node, path, registry)
+    # The tree below the request path (names are relative to it; composite records
+    # carry full names and the request path is the root).
+    below: Tree = {}
+    nested = False
+    ids_get = _IDS.get
     for name, kind, value in items:
-        ids = senml.parse_name(bn + name)
-        assert ids is not None  # names made by leaves() are paths
-        parent = root
+        raw = str(value) if kind == senml.OBJLNK else value
+        ids = ids_get(name) or _ids(name)
+        if len(ids) == 1:
+            below[ids[0]] = raw
+            continue
+        if not ids:  # a single resource or resource instance: the value itself
+            return dump_cbor({tuple(path): raw})
+        nested = True
+        parent = below
         for i in ids[:-1]:
             child = parent.get(i)
             if child is None:
                 child = parent[i] = {}
             parent = child
-        parent[ids[-1]] = str(value) if kind == senml.OBJLNK else value
-    return dump_cbor(_collapse(root))
+        parent[ids[-1]] = raw
+    tree = _collapse(below) if nested else below
+    if path and tree:
+        if len(tree) == 1:
+            ((key, value),) = tree.items()
+            tree = {(*path, *key) if type(key) is tuple else (*path, key): value}
+        else:
+            tree = {path[0] if len(path) == 1 else tuple(path): tree}
+    return dump_cbor(tree)
 
 
 def decode(payload: bytes, path: Path, registry: Registry) -> Node | Records:
     tree = load_cbor(payload, DIALECT.name)
     if type(tree) is not dict:
         raise DecodeError(f"{DIALECT.name}: expected a map, got {type(tree).__name__}")
-    asm = senml.Assembler(DIALECT, registry, path)
-    seen: set[Path] = set()
-    _walk(tree, (), asm, seen)
-    return asm.result()
+    leaves: list[senml.RawLeaf] = []
+    _walk(tree, (), leaves, set())
+    return senml.assemble(leaves, DIALECT, path, registry, indexed=False)
 
 
-def _walk(tree: Tree, prefix: tuple[int, ...], asm: senml.Assembler, seen: set[Path]) -> None:
+def _walk(
+    tree: Tree, prefix: tuple[int, ...], out: list[senml.RawLeaf], seen: set[tuple[int, ...]]
+) -> None:
+    append = out.append
+    kind_of = _KIND_OF_CBOR.get
+    known = senml.TARGETS.get  # valid leaf paths seen before
     for key, value in tree.items():
-        if type(key) is int:
+        if type(key) is int and 0 <= key <= MAX_ID:
             ids = (*prefix, key)
-            if not 0 <= key <= MAX_ID:
-                raise DecodeError(f"{DIALECT.name}: id {key} below {_show(prefix)} out of range")
         elif type(key) is tuple and key and all(type(k) is int and 0 <= k <= MAX_ID for k in key):
             ids = prefix + key
+        elif type(key) is int:
+            raise DecodeError(f"{DIALECT.name}: id {key} below {_show(prefix)} out of range")
         else:
             raise DecodeError(f"{DIALECT.name}: bad key {key!r} below {_show(prefix)}")
-        if len(ids) > 4:
-            raise DecodeError(f"{DIALECT.name}: path {_show(ids)} is deeper than 4 levels")
         if type(value) is dict:
-            _walk(value, ids, asm, seen)
+            if len(ids) > 4:
+                raise DecodeError(f"{DIALECT.name}: path {_show(ids)} is deeper than 4 levels")
+            _walk(value, ids, out, seen)
             continue
-        p = tuple.__new__(Path, ids)
-        if p in seen:
-            raise DecodeError(f"{DIALECT.name}: {p} occurs twice")
-        seen.add(p)
-        kind = _KIND_OF_CBOR.get(type(value), -1)
+        t = known(ids)
+        if t is None:
+            if len(ids) > 4:
+                raise DecodeError(f"{DIALECT.name}: path {_show(ids)} is deeper than 4 levels")
+            t = senml.target(ids)
+        if ids in seen:
+            raise DecodeError(f"{DIALECT.name}: {_show(ids)} occurs twice")
+        seen.add(ids)
+        kind = kind_of(type(value), -1)
         if kind < 0:
             if type(value) is datetime.datetime:  # tag 1 (or 0): epoch time
                 kind, value = senml.TIME_TAG, int(value.timestamp())
             else:
                 raise DecodeError(
-                    f"{DIALECT.name}: {p}: unsupported CBOR value of type {type(value).__name__}"
+                    f"{DIALECT.name}: {_show(ids)}: unsupported CBOR value of type "
+                    f"{type(value).__name__}"
                 )
-        asm.add(p, kind, value)
+        append((t, kind, value))
 
 
 def _show(ids: tuple[int, ...]) -> str:

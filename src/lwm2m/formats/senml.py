@@ -37,7 +37,7 @@ same value typing for its nested maps.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lwm2m.errors import DecodeError, EncodeError
 from lwm2m.model import (
@@ -77,6 +77,8 @@ INT64_MAX = 2**63 - 1
 UINT64_MAX = 2**64 - 1
 
 Converter = Callable[[object], Value]
+Shape = tuple[object, object, object, int]
+"""(name key, value key, base name key, value kind) of a record layout; None: key absent."""
 
 
 # --- value converters (raise ValueError with a short reason) ------------------
@@ -134,17 +136,28 @@ def _to_number(raw: object) -> Value:
     raise ValueError(f"expected a number, got {type(raw).__name__}")
 
 
+_OBJLNK_CACHE: dict[str, ObjLink] = {}
+_OBJLNK_CACHE_SIZE = 1024
+
+
 def parse_objlnk(raw: object) -> Value:
     """Parse the text form "o:i" of an Object Link (LwM2M Core TS C.1)."""
     if type(raw) is not str:
         raise ValueError(f"expected an object link text 'o:i', got {type(raw).__name__}")
+    hit = _OBJLNK_CACHE.get(raw)  # ObjLink is immutable: parsed values are shared
+    if hit is not None:
+        return hit
     o, sep, i = raw.partition(":")
     if not sep or not _is_id_text(o) or not _is_id_text(i):
         raise ValueError(f"{raw!r} is not an object link 'o:i'")
     oid, iid = int(o), int(i)
     if oid > 65535 or iid > 65535:
         raise ValueError(f"{raw!r}: object link ids are 16-bit")
-    return ObjLink(oid, iid)
+    link = ObjLink(oid, iid)
+    if len(_OBJLNK_CACHE) >= _OBJLNK_CACHE_SIZE:
+        _OBJLNK_CACHE.clear()
+    _OBJLNK_CACHE[raw] = link
+    return link
 
 
 def _is_id_text(s: str) -> bool:
@@ -178,6 +191,7 @@ class Dialect:
     extra: Mapping[tuple[ResourceType, int], Converter] | None = None
     typed: dict[int, tuple[Converter | None, ...]] | None = None
     untyped: tuple[Converter | None, ...] = ()
+    shapes: dict[tuple[object, ...], Shape] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         common: dict[tuple[ResourceType, int], Converter] = {
@@ -203,15 +217,34 @@ class Dialect:
 
 
 # --- names ---------------------------------------------------------------------
-_NAME_CACHE: dict[str, Path] = {}
+Target = tuple[Path, int, int, int, int]
+"""A path and its object, instance, resource and resource instance ids (-1 when absent)."""
+
+_NAME_CACHE: dict[str, Target] = {}
 _NAME_CACHE_SIZE = 2048
 
 
-def parse_name(name: str) -> Path | None:
+TARGETS: dict[tuple[int, ...], Target] = {}
+"""Cache of :func:`target`: valid id tuples seen before."""
+
+
+def target(ids: tuple[int, ...]) -> Target:
+    """The :data:`Target` of a valid tuple of at most 4 ids."""
+    hit = TARGETS.get(ids)
+    if hit is None:
+        o, i, r, ri = ids + (-1,) * (4 - len(ids))
+        hit = tuple.__new__(Path, ids), o, i, r, ri
+        if len(TARGETS) >= _NAME_CACHE_SIZE:
+            TARGETS.clear()
+        TARGETS[ids] = hit
+    return hit
+
+
+def parse_name(name: str) -> Target | None:
     """The path a resolved SenML name denotes ("/3/0/7/1"), or None when it is no path."""
-    path = _NAME_CACHE.get(name)
-    if path is not None:
-        return path
+    hit = _NAME_CACHE.get(name)
+    if hit is not None:
+        return hit
     if len(name) < 2 or name[0] != "/":
         return None
     parts = name[1:].split("/")
@@ -225,180 +258,312 @@ def parse_name(name: str) -> Path | None:
         if v > MAX_ID:
             return None
         ids.append(v)
-    path = tuple.__new__(Path, ids)
+    hit = target(tuple(ids))
     if len(_NAME_CACHE) >= _NAME_CACHE_SIZE:
         _NAME_CACHE.clear()
-    _NAME_CACHE[name] = path
-    return path
+    _NAME_CACHE[name] = hit
+    return hit
 
 
-def resolve(
-    items: object, d: Dialect, add: Callable[[Path, int, object, int], None], bn: str = ""
-) -> None:
-    """Resolve every record's name and value field and hand them to ``add``.
+# --- per-definition tables ---------------------------------------------------------
+class _NoValue:
+    """Stands for the Python type of an executable resource's value: nothing matches it."""
 
-    ``add(path, kind, raw, index)`` gets kind -1 for a record without value.
+
+# resource type -> (Python type of the canonical value, kind, low, high); bounds only for ints
+_TYPE_INFO: dict[ResourceType, tuple[type, int, int | None, int | None]] = {
+    ResourceType.STRING: (str, STR, None, None),
+    ResourceType.CORELNK: (str, STR, None, None),
+    ResourceType.INTEGER: (int, NUM, INT64_MIN, INT64_MAX),
+    ResourceType.TIME: (int, NUM, INT64_MIN, INT64_MAX),
+    ResourceType.UNSIGNED_INTEGER: (int, NUM, 0, UINT64_MAX),
+    ResourceType.FLOAT: (float, NUM, None, None),
+    ResourceType.BOOLEAN: (bool, BOOL, None, None),
+    ResourceType.OPAQUE: (bytes, DATA, None, None),
+    ResourceType.OBJLNK: (ObjLink, OBJLNK, None, None),
+    ResourceType.NONE: (_NoValue, -1, None, None),
+}
+
+
+class ResInfo:
+    """One resource definition as the hot loops need it.
+
+    A value whose type is exactly ``pytype`` (and, for integers, within
+    ``lo``..``hi``) is already canonical for the definition: the encoders
+    emit it as it is and the decoders keep a raw value of kind ``kind`` as
+    it is. Anything else takes the general path (:func:`encode_value`, the
+    dialect's converters), which converts it or raises.
+    """
+
+    __slots__ = ("hi", "kind", "lo", "multiple", "name", "pytype", "rdef")
+
+    def __init__(self, rdef: ResourceDef) -> None:
+        self.rdef = rdef
+        self.multiple = rdef.multiple
+        self.name = str(rdef.id)
+        self.pytype, self.kind, self.lo, self.hi = _TYPE_INFO[rdef.type]
+
+
+ResTable = dict[int, ResInfo]
+_NO_RESOURCES: ResTable = {}
+_TABLES: dict[int, tuple[ObjectDef, ResTable]] = {}
+_TABLES_SIZE = 512
+
+
+def resource_table(obj: ObjectDef | None) -> ResTable:
+    """Resource id -> :class:`ResInfo` of an object definition, built once per definition.
+
+    Definitions are immutable (:mod:`lwm2m.model.definitions`), so the table
+    is cached by the identity of the :class:`ObjectDef`; the cache holds a
+    reference to it, so the identity cannot be reused while cached.
+    """
+    if obj is None:
+        return _NO_RESOURCES
+    hit = _TABLES.get(id(obj))
+    if hit is not None and hit[0] is obj:
+        return hit[1]
+    table = {rid: ResInfo(rdef) for rid, rdef in obj.resources.items()}
+    if len(_TABLES) >= _TABLES_SIZE:
+        _TABLES.clear()
+    _TABLES[id(obj)] = (obj, table)
+    return table
+
+
+# --- decoding ------------------------------------------------------------------------
+RawLeaf = tuple[Target, int, object]
+"""(resolved path, value kind or -1 for none, raw value) of one decoded record."""
+
+
+def _learn_shape(keys: tuple[object, ...], d: Dialect) -> Shape | None:
+    """The :data:`Shape` of records with exactly these keys, when they need no field checks.
+
+    Only layouts of known fields without time fields and with at most one
+    value qualify; :func:`resolve` takes the general path for the others.
+    """
+    nk = vk = bk = None
+    kind = -1
+    for key in keys:
+        f = d.fields.get(key)
+        if f is None or f in (BT, T):
+            return None
+        if f < _KINDS:
+            if vk is not None:
+                return None
+            vk, kind = key, f
+        elif f == N:
+            nk = key
+        else:
+            bk = key
+    shape = (nk, vk, bk, kind)
+    if len(d.shapes) >= _SHAPES_SIZE:
+        d.shapes.clear()
+    d.shapes[keys] = shape
+    return shape
+
+
+_SHAPES_SIZE = 64
+
+
+def _fields(
+    rec: dict[object, object], d: Dialect, idx: int, bn: str
+) -> tuple[str, int, object, str]:
+    """(n, value kind, raw value, base name) of a record, checking every field (general path)."""
+    n = ""
+    kind = -1
+    raw: object = None
+    for key, x in rec.items():
+        f = d.fields.get(key)
+        if f is None:
+            if type(key) is str and key[-1:] == "_":
+                raise DecodeError(f"{d.name} record {idx}: must-understand field {key!r}")
+        elif f < _KINDS:
+            if kind >= 0:
+                raise DecodeError(
+                    f"{d.name} record {idx}: fields {d.labels[kind]} and {d.labels[f]} "
+                    "both carry a value"
+                )
+            kind = f
+            raw = x
+        elif f in (N, BN):
+            if type(x) is not str:
+                raise DecodeError(f"{d.name} record {idx}: field {d.labels[f]} is not text")
+            if f == N:
+                n = x
+            else:
+                bn = x
+        elif (type(x) is not int and type(x) is not float) or x != x:
+            raise DecodeError(f"{d.name} record {idx}: field {d.labels[f]} is not a number")
+    return n, kind, raw, bn
+
+
+def resolve(items: object, d: Dialect, bn: str = "") -> list[RawLeaf]:
+    """Resolve every record's name and value field, in record order (one leaf per record).
+
+    Records of a layout seen before (:func:`_learn_shape`) are read by key
+    directly; the others field by field.
     """
     if type(items) is not list:
         raise DecodeError(f"{d.name}: expected an array of records, got {type(items).__name__}")
-    fields = d.fields
-    cache = _NAME_CACHE
+    shapes = d.shapes
+    cache_get = _NAME_CACHE.get
+    out: list[RawLeaf] = []
+    append = out.append
     for idx, rec in enumerate(items):
         if type(rec) is not dict:
             raise DecodeError(f"{d.name} record {idx}: expected a map, got {type(rec).__name__}")
-        n = ""
-        kind = -1
-        raw: object = None
-        for key, x in rec.items():
-            f = fields.get(key)
-            if f is None:
-                if type(key) is str and key[-1:] == "_":
-                    raise DecodeError(f"{d.name} record {idx}: must-understand field {key!r}")
-            elif f < _KINDS:
-                if kind >= 0:
-                    raise DecodeError(
-                        f"{d.name} record {idx}: fields {d.labels[kind]} and {d.labels[f]} "
-                        "both carry a value"
-                    )
-                kind = f
-                raw = x
-            elif f in (N, BN):
-                if type(x) is not str:
-                    raise DecodeError(f"{d.name} record {idx}: field {d.labels[f]} is not text")
-                if f == N:
-                    n = x
-                else:
-                    bn = x
-            elif (type(x) is not int and type(x) is not float) or x != x:
-                raise DecodeError(f"{d.name} record {idx}: field {d.labels[f]} is not a number")
-        name = bn + n
-        p = cache.get(name) or parse_name(name)
-        if p is None:
-            raise DecodeError(f"{d.name} record {idx}: name {name!r} is not an LwM2M path")
-        add(p, kind, raw, idx)
-
-
-# --- typing and assembly ---------------------------------------------------------
-class Assembler:
-    """Types leaf values by the registry and assembles the node for a request path.
-
-    Records must lie below the request path. A resource defined as multiple
-    needs resource instance ids, a single one must not have them; without a
-    definition the names decide (a 4th level means multiple). For the root
-    path the result is the flat :data:`Records`.
-    """
-
-    __slots__ = ("_obj", "_oid", "_path", "dialect", "insts", "level", "records", "registry")
-
-    def __init__(self, dialect: Dialect, registry: Registry, path: Path) -> None:
-        self.dialect = dialect
-        self.registry = registry
-        self._path = path
-        self.level = len(path)
-        self.records: Records = {}
-        self.insts: dict[int, InstanceNode] = {}
-        self._oid = -1
-        self._obj: ObjectDef | None = None
-
-    def _where(self, idx: int, p: Path) -> str:
-        if idx < 0:
-            return f"{self.dialect.name} value at {p}"
-        return f"{self.dialect.name} record {idx} ({p})"
-
-    def add(self, p: Path, kind: int, raw: object, idx: int = -1) -> None:
-        """Type the raw value of kind ``kind`` at leaf ``p``; ``idx`` is the record index."""
-        if kind < 0:
-            raise DecodeError(f"{self._where(idx, p)}: no value")
-        if len(p) < 3:
-            raise DecodeError(f"{self._where(idx, p)}: not a resource or resource instance path")
-        if p[0] != self._oid:
-            self._oid = p[0]
-            self._obj = self.registry.get(p[0])
-        obj = self._obj
-        rid = p[2]
-        rdef = obj.resources.get(rid) if obj is not None else None
-        d = self.dialect
-        if rdef is None:
-            conv = d.untyped[kind]
-            multiple = None
+        keys = tuple(rec)
+        shape = shapes.get(keys) or _learn_shape(keys, d)
+        if shape is None:
+            n, kind, raw, bn = _fields(rec, d, idx, bn)
         else:
-            conv = d.typed[id(rdef.type)][kind]  # type: ignore[index]
-            multiple = rdef.multiple
-        try:
-            if conv is None:
-                assert rdef is not None
-                raise ValueError(f"cannot carry a {rdef.type.value} value")
-            value = conv(raw)
-        except (ValueError, OverflowError) as exc:
-            raise DecodeError(f"{self._where(idx, p)}, field {d.labels[kind]}: {exc}") from None
-        single = len(p) == 3
-        if multiple is not None and multiple == single:
-            kind_text = "multiple" if multiple else "single-instance"
-            raise DecodeError(f"{self._where(idx, p)}: resource {p[:3]} is {kind_text}")
-        level = self.level
+            nk, vk, bk, kind = shape
+            raw = None if vk is None else rec[vk]
+            n = "" if nk is None else rec[nk]
+            if bk is not None:
+                bn = rec[bk]
+                if type(bn) is not str:
+                    raise DecodeError(f"{d.name} record {idx}: field {d.labels[BN]} is not text")
+            if type(n) is not str:
+                raise DecodeError(f"{d.name} record {idx}: field {d.labels[N]} is not text")
+        name = bn + n
+        t = cache_get(name) or parse_name(name)
+        if t is None:
+            raise DecodeError(f"{d.name} record {idx}: name {name!r} is not an LwM2M path")
+        append((t, kind, raw))
+    return out
+
+
+def _where(d: Dialect, indexed: bool, idx: int, p: Path) -> str:
+    if indexed:
+        return f"{d.name} record {idx} ({p})"
+    return f"{d.name} value at {p}"
+
+
+def _typed(
+    d: Dialect, info: ResInfo | None, kind: int, raw: object, indexed: bool, idx: int, p: Path
+) -> Value:
+    """Check a leaf and type its raw value by the dialect's converters (the general path)."""
+    if kind < 0:
+        raise DecodeError(f"{_where(d, indexed, idx, p)}: no value")
+    if len(p) < 3:
+        raise DecodeError(f"{_where(d, indexed, idx, p)}: not a resource or resource instance path")
+    rdef = None if info is None else info.rdef
+    conv = d.untyped[kind] if rdef is None else d.typed[id(rdef.type)][kind]  # type: ignore[index]
+    try:
+        if conv is None:
+            assert rdef is not None
+            raise ValueError(f"cannot carry a {rdef.type.value} value")
+        value = conv(raw)
+    except (ValueError, OverflowError) as exc:
+        raise DecodeError(f"{_where(d, indexed, idx, p)}, field {d.labels[kind]}: {exc}") from None
+    if info is not None and info.multiple == (len(p) == 3):
+        kind_text = "multiple" if info.multiple else "single-instance"
+        raise DecodeError(f"{_where(d, indexed, idx, p)}: resource {p[:3]} is {kind_text}")
+    return value
+
+
+def assemble(
+    leaves: list[RawLeaf], d: Dialect, path: Path, registry: Registry, indexed: bool = True
+) -> Node | Records:
+    """Type leaf values by the registry and build the node (or records) for request ``path``.
+
+    Leaves must lie below the request path. A resource defined as multiple
+    needs resource instance ids, a single one must not have them; without a
+    definition the names decide (a 4th level means multiple). A leaf given
+    twice: the last one wins. Errors name the record index when ``indexed``
+    (the leaves are the payload's records in order), else the leaf path.
+    """
+    level = len(path)
+    records: Records = {}
+    insts: dict[int, InstanceNode] = {}
+    resources: dict[int, ResourceNode | MultiResourceNode] = {}
+    oid = iid = -1
+    table = _NO_RESOURCES
+    for idx, ((p, o, i, rid, ri), kind, raw) in enumerate(leaves):
+        if o != oid:
+            if level and o != path[0] and kind >= 0 and rid >= 0:
+                raise DecodeError(f"{_where(d, indexed, idx, p)}: outside the request path {path}")
+            oid = o
+            iid = -1
+            table = resource_table(registry.get(o))
+        single = ri < 0
+        info = table.get(rid)
+        # Fast path: a raw value already canonical for the definition (which implies a
+        # value and a resource path); everything else is checked by _typed.
+        if (
+            info is not None
+            and type(raw) is info.pytype
+            and kind == info.kind
+            and (info.lo is None or info.lo <= raw <= info.hi)  # type: ignore[operator]
+            and info.multiple is not single
+        ):
+            value: Value = raw  # type: ignore[assignment]
+        else:
+            value = _typed(d, info, kind, raw, indexed, idx, p)
         if level == 0:
-            self.records[p] = value
-            return
-        if p[:level] != self._path:
-            raise DecodeError(f"{self._where(idx, p)}: outside the request path {self._path}")
-        inst = self.insts.get(p[1])
-        if inst is None:
-            inst = self.insts[p[1]] = InstanceNode(p[1])
-        resources = inst.resources
+            records[p] = value
+            continue
+        if i != iid:  # leaves come grouped by instance: look the instance up once per group
+            if level > 1 and i != path[1]:
+                raise DecodeError(f"{_where(d, indexed, idx, p)}: outside the request path {path}")
+            iid = i
+            inst = insts.get(iid)
+            if inst is None:
+                inst = insts[iid] = InstanceNode(iid)
+            resources = inst.resources
+        if level > 2 and p[:level] != path:
+            raise DecodeError(f"{_where(d, indexed, idx, p)}: outside the request path {path}")
         res = resources.get(rid)
         if single:
             if res is not None and type(res) is MultiResourceNode:
-                raise DecodeError(f"{self._where(idx, p)}: mixes single and multiple values")
+                raise DecodeError(f"{_where(d, indexed, idx, p)}: mixes single and multiple values")
             resources[rid] = ResourceNode(rid, value)
         else:
             if res is None:
                 res = resources[rid] = MultiResourceNode(rid)
             elif type(res) is not MultiResourceNode:
-                raise DecodeError(f"{self._where(idx, p)}: mixes single and multiple values")
-            res.values[p[3]] = value
+                raise DecodeError(f"{_where(d, indexed, idx, p)}: mixes single and multiple values")
+            res.values[ri] = value
+    return _result(d, path, registry, records, insts)
 
-    def result(self) -> Node | Records:
-        """The node (or records) for the request path."""
-        path = self._path
-        level = self.level
-        if level == 0:
-            return self.records
-        if level == 1:
-            return ObjectNode(path[0], self.insts)
-        inst = self.insts.get(path[1])
-        if level == 2:
-            return inst if inst is not None else InstanceNode(path[1])
-        res = inst.resources.get(path[2]) if inst is not None else None
-        if level == 3:
-            if res is not None:
-                return res
-            rdef = self.registry.resource(path)
-            if rdef is not None and rdef.multiple:
-                return MultiResourceNode(path[2])
-        elif isinstance(res, MultiResourceNode):
-            return ResourceNode(path[3], res.values[path[3]])
-        raise DecodeError(f"{self.dialect.name}: the payload holds no value for {path}")
+
+def _result(
+    d: Dialect, path: Path, registry: Registry, records: Records, insts: dict[int, InstanceNode]
+) -> Node | Records:
+    level = len(path)
+    if level == 0:
+        return records
+    if level == 1:
+        return ObjectNode(path[0], insts)
+    inst = insts.get(path[1])
+    if level == 2:
+        return inst if inst is not None else InstanceNode(path[1])
+    res = inst.resources.get(path[2]) if inst is not None else None
+    if level == 3:
+        if res is not None:
+            return res
+        rdef = registry.resource(path)
+        if rdef is not None and rdef.multiple:
+            return MultiResourceNode(path[2])
+    elif isinstance(res, MultiResourceNode):
+        return ResourceNode(path[3], res.values[path[3]])
+    raise DecodeError(f"{d.name}: the payload holds no value for {path}")
 
 
 def decode_items(
     items: object, d: Dialect, path: Path, registry: Registry, bn: str = ""
 ) -> Node | Records:
     """Resolve, type and assemble a list of records for request ``path``."""
-    asm = Assembler(d, registry, path)
-    resolve(items, d, asm.add, bn)
-    return asm.result()
+    return assemble(resolve(items, d, bn), d, path, registry)
 
 
 def decode_path_items(items: object, d: Dialect) -> list[Path]:
     """The paths named by value-less records (Read-Composite / Observe-Composite bodies)."""
     out: list[Path] = []
-
-    def add(p: Path, kind: int, raw: object, idx: int) -> None:
+    for idx, (t, kind, _) in enumerate(resolve(items, d)):
         if kind >= 0:
             raise DecodeError(f"{d.name} record {idx}: a path list carries no values")
-        out.append(p)
-
-    resolve(items, d, add)
+        out.append(t[0])
     return out
 
 
@@ -412,18 +577,6 @@ _KIND_OF: dict[type, int] = {
     bytearray: DATA,
     memoryview: DATA,
     ObjLink: OBJLNK,
-}
-# Keyed by id() of the enum member, see Dialect.
-_EXPECTED_KIND: dict[int, int] = {
-    id(ResourceType.STRING): STR,
-    id(ResourceType.CORELNK): STR,
-    id(ResourceType.INTEGER): NUM,
-    id(ResourceType.UNSIGNED_INTEGER): NUM,
-    id(ResourceType.TIME): NUM,
-    id(ResourceType.FLOAT): NUM,
-    id(ResourceType.BOOLEAN): BOOL,
-    id(ResourceType.OPAQUE): DATA,
-    id(ResourceType.OBJLNK): OBJLNK,
 }
 
 
@@ -445,7 +598,7 @@ def encode_value(value: Value, rdef: ResourceDef | None) -> tuple[int, Value]:
     if rdef is None:
         return kind, value
     rt = rdef.type
-    if _EXPECTED_KIND.get(id(rt)) != kind:
+    if _TYPE_INFO[rt][1] != kind:
         raise EncodeError(f"a {type(value).__name__} cannot be a {rt.value} value")
     if kind == NUM:
         if rt is ResourceType.FLOAT:
@@ -472,41 +625,71 @@ def _bad_id(value: object, what: str) -> EncodeError:
     return EncodeError(f"{what} id {value!r} out of range 0..{MAX_ID}")
 
 
-def _resource_leaves(
-    out: list[Leaf], prefix: str, res: ResourceNode | MultiResourceNode, obj: ObjectDef | None
+def _leaf(name: str, value: Value, rdef: ResourceDef | None) -> Leaf:
+    """The general path: check and convert ``value`` by :func:`encode_value`."""
+    try:
+        kind, v = encode_value(value, rdef)
+    except EncodeError as exc:
+        raise _LeafError(f"{name}: {exc}") from None
+    return name, kind, v
+
+
+def _instances(
+    out: list[Leaf], prefix: str, values: dict[int, Value], info: ResInfo | None
 ) -> None:
-    rid = res.id
-    if type(rid) is not int or not 0 <= rid <= MAX_ID:
-        raise _bad_id(rid, "resource")
-    rdef = obj.resources.get(rid) if obj is not None else None
-    name = prefix + str(rid)
-    if type(res) is ResourceNode:
-        if rdef is not None and rdef.multiple:
-            raise _LeafError(f"{name}: resource is multiple, got a single value")
-        try:
-            kind, v = encode_value(res.value, rdef)
-        except EncodeError as exc:
-            raise _LeafError(f"{name}: {exc}") from None
-        out.append((name, kind, v))
-    elif type(res) is MultiResourceNode:
-        _multi_leaves(out, name + "/", res, rdef)
+    """Leaves of a multiple resource's instances, named ``prefix`` + instance id."""
+    if info is None:
+        pytype: type = _NoValue
+        kind = -1
+        lo = hi = None
+        rdef = None
     else:
-        raise _LeafError(f"{name}: expected a resource node, got {type(res).__name__}")
-
-
-def _multi_leaves(
-    out: list[Leaf], prefix: str, res: MultiResourceNode, rdef: ResourceDef | None
-) -> None:
-    if rdef is not None and not rdef.multiple:
-        raise _LeafError(f"{prefix}: resource is single, got multiple values")
-    for ri, value in res.values.items():
+        if not info.multiple:
+            raise _LeafError(f"{prefix}: resource is single, got multiple values")
+        pytype, kind, lo, hi, rdef = info.pytype, info.kind, info.lo, info.hi, info.rdef
+    append = out.append
+    for ri, value in values.items():
         if type(ri) is not int or not 0 <= ri <= MAX_ID:
             raise _bad_id(ri, "resource instance")
-        try:
-            kind, v = encode_value(value, rdef)
-        except EncodeError as exc:
-            raise _LeafError(f"{prefix}{ri}: {exc}") from None
-        out.append((prefix + str(ri), kind, v))
+        if type(value) is pytype and (lo is None or lo <= value <= hi):  # type: ignore[operator]
+            append((f"{prefix}{ri}", kind, value))
+        else:
+            append(_leaf(f"{prefix}{ri}", value, rdef))
+
+
+def _resources(
+    out: list[Leaf],
+    prefix: str,
+    resources: dict[int, ResourceNode | MultiResourceNode],
+    table: ResTable,
+) -> None:
+    """Leaves of an instance's resources, named ``prefix`` + resource id (+ "/" instance id)."""
+    append = out.append
+    get = table.get
+    for res in resources.values():
+        t = type(res)
+        if t is not ResourceNode and t is not MultiResourceNode:
+            raise _LeafError(f"{prefix}: expected a resource node, got {t.__name__}")
+        rid = res.id
+        if type(rid) is not int or not 0 <= rid <= MAX_ID:
+            raise _bad_id(rid, "resource")
+        info = get(rid)
+        name = prefix + (str(rid) if info is None else info.name)
+        if t is MultiResourceNode:
+            _instances(out, name + "/", res.values, info)  # type: ignore[union-attr]
+            continue
+        value: Value = res.value  # type: ignore[union-attr]
+        if info is None:
+            append(_leaf(name, value, None))
+            continue
+        if info.multiple:
+            raise _LeafError(f"{name}: resource is multiple, got a single value")
+        if type(value) is info.pytype and (
+            info.lo is None or info.lo <= value <= info.hi  # type: ignore[operator]
+        ):
+            append((name, info.kind, value))
+        else:
+            append(_leaf(name, value, info.rdef))
 
 
 def base_name(path: Path) -> str:
@@ -539,26 +722,23 @@ def leaves(node: Node | Records, path: Path, registry: Registry) -> tuple[str, l
         return "", out
     bn = base_name(path)
     try:
-        if isinstance(node, ObjectNode):
+        if isinstance(node, InstanceNode):
+            if level != 2 or node.id != path[1]:
+                raise EncodeError(f"an InstanceNode {node.id} does not belong at {path}")
+            _resources(out, "", node.resources, resource_table(registry.get(path[0])))
+        elif isinstance(node, ObjectNode):
             if level != 1 or node.id != path[0]:
                 raise EncodeError(f"an ObjectNode {node.id} does not belong at {path}")
-            obj = registry.get(node.id)
+            table = resource_table(registry.get(node.id))
             for inst in node.instances.values():
                 if type(inst.id) is not int or not 0 <= inst.id <= MAX_ID:
                     raise _bad_id(inst.id, "instance")
-                prefix = f"{inst.id}/"
-                for res in inst.resources.values():
-                    _resource_leaves(out, prefix, res, obj)
-        elif isinstance(node, InstanceNode):
-            if level != 2 or node.id != path[1]:
-                raise EncodeError(f"an InstanceNode {node.id} does not belong at {path}")
-            obj = registry.get(path[0])
-            for res in node.resources.values():
-                _resource_leaves(out, "", res, obj)
+                _resources(out, f"{inst.id}/", inst.resources, table)
         elif isinstance(node, MultiResourceNode):
             if level != 3 or node.id != path[2]:
                 raise EncodeError(f"a MultiResourceNode {node.id} does not belong at {path}")
-            _multi_leaves(out, "", node, registry.resource(path))
+            table = resource_table(registry.get(path[0]))
+            _instances(out, "", node.values, table.get(path[2]))
         elif isinstance(node, ResourceNode):
             if level < 3 or node.id != path[-1]:
                 raise EncodeError(f"a ResourceNode {node.id} does not belong at {path}")

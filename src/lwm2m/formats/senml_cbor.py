@@ -74,10 +74,14 @@ def dump_cbor(obj: object) -> bytes:
 
 def encode(node: Node | Records, path: Path, registry: Registry) -> bytes:
     bn, items = senml.leaves(node, path, registry)
-    out: list[dict[int | str, object]] = []
-    for name, kind, value in items:
-        raw = str(value) if kind == senml.OBJLNK else value
-        out.append({NAME: name, _KEYS[kind]: raw} if name else {_KEYS[kind]: raw})
+    keys = _KEYS
+    objlnk = senml.OBJLNK
+    out: list[dict[int | str, object]] = [
+        {NAME: name, keys[kind]: str(value) if kind == objlnk else value}
+        if name
+        else {keys[kind]: str(value) if kind == objlnk else value}
+        for name, kind, value in items
+    ]
     if bn and out:
         out[0] = {BN: bn, **out[0]}
     return dump_cbor(out)

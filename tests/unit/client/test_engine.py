@@ -214,3 +214,57 @@ async def test_garbage_requests_get_4xx_and_change_nothing(
     r = await req(e, code, path, payload=payload, content_format=cf)
     assert 128 <= r.code < 160
     assert e.store._data == before
+
+
+async def _discover(e: Engine, path: str, query: str | None = None) -> list[str]:
+    r = await req(e, Code.GET, path, accept=CF.LINK_FORMAT, query=query)
+    assert r.code == Code.CONTENT, r.payload
+    return [link.split(">")[0].lstrip("<") for link in r.payload.decode().split(",")]
+
+
+async def test_discover_depth_rules_11() -> None:
+    e = make_engine("1.1")
+    assert await _discover(e, "/3303") == ["/3303", "/3303/0", "/3303/0/5700"]
+    assert await _discover(e, "/3303", "depth=0") == ["/3303"]
+    assert await _discover(e, "/3303", "depth=1") == ["/3303", "/3303/0"]
+    assert await _discover(e, "/3/0/11") == ["/3/0/11", "/3/0/11/0"]
+    assert await _discover(e, "/3/0/11", "depth=0") == ["/3/0/11"]
+    assert "/3/0/11/0" in await _discover(e, "/3", "depth=3")
+    for bad in ("depth=4", "depth=x", "foo=1"):
+        r = await req(e, Code.GET, "/3", accept=CF.LINK_FORMAT, query=bad)
+        assert r.code == Code.BAD_REQUEST
+
+
+async def test_discover_rules_10_ignore_depth() -> None:
+    e = make_engine("1.0")
+    links = await _discover(e, "/3/0/11", "depth=3")
+    assert links == ["/3/0/11"]  # no resource instances in 1.0
+    r = await req(e, Code.GET, "/3/0/11", accept=CF.LINK_FORMAT)
+    assert r.payload == b"</3/0/11>;dim=1"
+
+
+async def test_bootstrap_discover_lists_instances_and_accounts() -> None:
+    e = make_engine("1.1")
+    boot = ServerContext(short_id=0, is_bootstrap=True)
+    r = await e.handle(Message.request(Code.GET, "/", accept=CF.LINK_FORMAT), boot)
+    text = r.payload.decode()
+    assert text.startswith('lwm2m="1.1",')
+    assert "</0/0>;ssid=101" in text and "</1/0>;ssid=101" in text and "</3303/0>" in text
+    r = await e.handle(Message.request(Code.GET, "/3/0", accept=CF.LINK_FORMAT), boot)
+    assert r.code == Code.BAD_REQUEST
+
+
+async def test_read_composite_skips_absent_paths_and_hides_security() -> None:
+    e = make_engine()
+    body = b'[{"n":"/"}]'
+    r = await req(e, Code.FETCH, "/", payload=body, content_format=CF.SENML_JSON)
+    records = formats.decode(CF.SENML_JSON, r.payload, "/")
+    assert isinstance(records, dict) and records
+    assert not [p for p in records if p[0] == 0]
+    body = b'[{"n":"/3/0/0"},{"n":"/3/0/99"}]'
+    r = await req(e, Code.FETCH, "/", payload=body, content_format=CF.SENML_JSON)
+    records = formats.decode(CF.SENML_JSON, r.payload, "/")
+    assert records == {Path(3, 0, 0): "ACME"}
+    body = b'[{"n":"/3/0/99"}]'
+    r = await req(e, Code.FETCH, "/", payload=body, content_format=CF.SENML_JSON)
+    assert r.code == Code.NOT_FOUND

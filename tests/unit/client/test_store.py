@@ -194,7 +194,7 @@ async def test_create_and_delete() -> None:
         await s.create(1, node)
     with pytest.raises(BadRequest, match="mandatory"):
         await s.create(1, InstanceNode(-1, {0: ResourceNode(0, 103)}))
-    with pytest.raises(BadRequest, match="single-instance"):
+    with pytest.raises(MethodNotAllowed, match="single-instance"):
         await s.create(3, None)
     await s.delete(Path(1, 1))
     assert not s.has_instance(1, 1)
@@ -232,3 +232,17 @@ def test_objlink_values() -> None:
     s.set("2/0/0", 3)
     with pytest.raises(ModelError):
         ObjLink(70000, 0)
+
+
+async def test_partial_update_of_instance_merges_resource_instances() -> None:
+    s = ObjectStore()
+    s.create_instance(2, 0)
+    s.set("2/0/0", 3)
+    s.set("2/0/1", 0)
+    s.set("2/0/3", 101)
+    s.set("2/0/2", {101: 1, 102: 3})
+    node = InstanceNode(0, {2: MultiResourceNode(2, {103: 7})})
+    await s.write(Path(2, 0), node, replace=False)
+    assert s.get("2/0/2") == {101: 1, 102: 3, 103: 7}
+    await s.write(Path(2, 0), node, replace=True)
+    assert s.get("2/0/2") == {103: 7}

@@ -1,0 +1,350 @@
+"""``lwm2m server``: an LwM2M server with its REST API.
+
+Listens for clients on UDP (``--coap-port``, default 5683) and DTLS-PSK
+(``--coaps-port``, default 5684), and serves the REST API of
+:mod:`lwm2m.server.rest` on ``--http-port`` (default 8080); port 0 picks a free
+port. Every ``--psk ENDPOINT=IDENTITY:HEXKEY`` binds a PSK identity to one
+endpoint: that endpoint must register over DTLS with that identity, and the
+identity cannot register another endpoint (4.03). With ``--db`` registrations,
+observations and PSKs live in a SQLite file and survive a restart.
+
+On startup one line per listener tells where it is bound::
+
+    coap listening on 127.0.0.1:5683
+    coaps listening on 127.0.0.1:5684
+    http listening on 127.0.0.1:8080
+
+then one line per registration event until Ctrl-C or SIGTERM (exit 0). Invalid
+flags exit with status 2, a listener or database that cannot be opened with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+from lwm2m.server import (
+    Deregistered,
+    Expired,
+    IdentityBinding,
+    MemoryStore,
+    Registered,
+    SecurityInfo,
+    SecurityMode,
+    SendReceived,
+    Server,
+    ServerEvent,
+    ServerStore,
+    SqliteStore,
+    StoreError,
+    Updated,
+)
+from lwm2m.transport.base import Address, DatagramTransport
+from lwm2m.transport.udp import UdpTransport
+
+if TYPE_CHECKING:
+    from lwm2m.transport.dtls import DtlsPeerInfo, DtlsServerTransport
+
+__all__ = ["PskEntry", "ServerOptions", "add_parser", "format_event", "parse_psk", "run", "serve"]
+
+PROG = "lwm2m server"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PskEntry:
+    """One ``--psk ENDPOINT=IDENTITY:HEXKEY``."""
+
+    endpoint: str
+    identity: str
+    key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    host: str = "0.0.0.0"
+    coap_port: int = 5683
+    coaps_port: int | None = 5684
+    http_port: int = 8080
+    psk: tuple[PskEntry, ...] = ()
+    db: str | None = None
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be an integer, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} out of range 0..65535")
+    return value
+
+
+def parse_psk(text: str) -> PskEntry:
+    """Parse ``ENDPOINT=IDENTITY:HEXKEY`` (the identity may itself hold ``:``)."""
+    endpoint, eq, rest = text.partition("=")
+    identity, colon, hex_key = rest.rpartition(":")
+    if not eq or not colon or not endpoint or not identity:
+        raise argparse.ArgumentTypeError(f"expected ENDPOINT=IDENTITY:HEXKEY, got {text!r}")
+    try:
+        key = bytes.fromhex(hex_key)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"PSK key of {endpoint!r} is not hex: {hex_key!r}"
+        ) from None
+    if not key:
+        raise argparse.ArgumentTypeError(f"PSK key of {endpoint!r} is empty")
+    return PskEntry(endpoint, identity, key)
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "server",
+        help="run an LwM2M server with its REST API",
+        description="Run an LwM2M server (UDP and DTLS-PSK) with a Leshan-compatible REST API.",
+    )
+    p.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    p.add_argument("--coap-port", type=_port, default=5683, help="UDP port (0: any free port)")
+    p.add_argument("--coaps-port", type=_port, default=5684, help="DTLS port (0: any free port)")
+    p.add_argument("--http-port", type=_port, default=8080, help="REST API port (0: any free)")
+    p.add_argument(
+        "--psk",
+        type=parse_psk,
+        action="append",
+        default=[],
+        metavar="ENDPOINT=IDENTITY:HEXKEY",
+        help="a DTLS PSK bound to one endpoint (repeatable)",
+    )
+    p.add_argument("--db", metavar="PATH", help="SQLite file for registrations and PSKs")
+    p.add_argument("--no-dtls", action="store_true", help="do not open the DTLS listener")
+    p.set_defaults(func=run)
+
+
+def _addr(address: Address) -> str:
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def format_event(event: ServerEvent) -> str | None:
+    """One console line for a registration event or a Send; None for notifications."""
+    if isinstance(event, Registered | Updated | Deregistered | Expired):
+        reg = event.registration
+        name = {
+            Registered: "REGISTRATION",
+            Updated: "UPDATED",
+            Deregistered: "DEREGISTRATION",
+            Expired: "EXPIRED",
+        }[type(event)]
+        secure = " (DTLS)" if reg.identity is not None else ""
+        return f"{name} {reg.endpoint} from {_addr(reg.address)}{secure} id={reg.id}"
+    if isinstance(event, SendReceived):
+        return f"SEND {event.endpoint}: {len(event.records)} value(s)"
+    return None
+
+
+class _UdpAndDtls(DatagramTransport):
+    """The plain UDP and the DTLS listener behind one CoAP endpoint.
+
+    A peer with an established DTLS session is answered over DTLS, and datagrams
+    from its address that arrive on the plain socket are dropped, so nobody can
+    speak for an authenticated peer without its key. Every other peer is plain UDP.
+    """
+
+    def __init__(self, udp: DatagramTransport, dtls: DtlsServerTransport) -> None:
+        super().__init__()
+        self._udp = udp
+        self._dtls = dtls
+        self._secure: set[Address] = set()
+        udp.set_callbacks(self._from_udp, self._error)
+        dtls.set_callbacks(self._from_dtls, self._error)
+        dtls.set_session_callback(self._session)
+
+    def _session(self, remote: Address, info: DtlsPeerInfo | None) -> None:
+        if info is None:
+            self._secure.discard(remote)
+        else:
+            self._secure.add(remote)
+
+    def _from_udp(self, data: bytes, remote: Address) -> None:
+        if remote in self._secure:
+            log.info("plain datagram from %s, which has a DTLS session, dropped", remote)
+            return
+        self._on_datagram(data, remote)
+
+    def _from_dtls(self, data: bytes, remote: Address) -> None:
+        self._on_datagram(data, remote)
+
+    def _error(self, exc: OSError, remote: Address | None) -> None:
+        self._on_error(exc, remote)
+
+    def send(self, data: bytes, remote: Address) -> None:
+        (self._dtls if remote in self._secure else self._udp).send(data, remote)
+
+    @property
+    def local_address(self) -> Address:
+        return self._udp.local_address
+
+    def peer_identity(self, remote: Address) -> bytes | str | None:
+        if remote not in self._secure:
+            return None
+        return self._dtls.peer_identity(remote)
+
+    @property
+    def is_closed(self) -> bool:
+        return self._udp.is_closed and self._dtls.is_closed
+
+    def close(self) -> None:
+        self._udp.close()
+        self._dtls.close()
+
+
+def _identity_text(identity: bytes | str | None) -> str | None:
+    if isinstance(identity, bytes):
+        return identity.decode("utf-8", "replace")
+    return identity
+
+
+def _psk_lookup(store: ServerStore) -> Callable[[bytes], bytes | None]:
+    """The DTLS listener's PSK store: identity -> key, read from the server store."""
+
+    def lookup(identity: bytes) -> bytes | None:
+        try:
+            info = store.get_security_by_identity(identity.decode("utf-8"))
+        except (UnicodeDecodeError, StoreError):
+            return None
+        if info is None or info.mode is not SecurityMode.PSK:
+            return None
+        return info.psk_key
+
+    return lookup
+
+
+def _binding(store: ServerStore) -> IdentityBinding:
+    """4.03 for an identity registering another endpoint, or a PSK endpoint without it."""
+
+    def endpoint_of(identity: str) -> str | None:
+        info = store.get_security_by_identity(identity)
+        return None if info is None else info.endpoint
+
+    def identity_of(endpoint: str) -> str | None:
+        info = store.get_security(endpoint)
+        return info.psk_identity if info is not None else None
+
+    return IdentityBinding(endpoint_of, identity_of)
+
+
+def _print_event(out: TextIO) -> Callable[[ServerEvent], None]:
+    def on_event(event: ServerEvent) -> None:
+        line = format_event(event)
+        if line is not None:
+            print(line, file=out, flush=True)
+
+    return on_event
+
+
+async def _transport(options: ServerOptions, store: ServerStore, out: TextIO) -> DatagramTransport:
+    udp = await UdpTransport.create(options.host, options.coap_port)
+    print(f"coap listening on {_addr(udp.local_address)}", file=out, flush=True)
+    if options.coaps_port is None:
+        return udp
+    try:
+        from lwm2m.transport.dtls import DtlsServerTransport
+    except ImportError:
+        print("DTLS unavailable (python-mbedtls is not installed)", file=out, flush=True)
+        return udp
+    try:
+        dtls = await DtlsServerTransport.create(
+            options.host, options.coaps_port, psk_store=_psk_lookup(store)
+        )
+    except BaseException:
+        udp.close()
+        raise
+    print(f"coaps listening on {_addr(dtls.local_address)}", file=out, flush=True)
+    return _UdpAndDtls(udp, dtls)
+
+
+async def serve(
+    options: ServerOptions, *, out: TextIO = sys.stdout, stop: asyncio.Event | None = None
+) -> None:
+    """Run the server and its REST API until ``stop`` is set (or forever)."""
+    from aiohttp import web
+
+    from lwm2m.server.rest import create_app
+
+    store: ServerStore = SqliteStore(options.db) if options.db else MemoryStore()
+    try:
+        for entry in options.psk:
+            store.put_security(SecurityInfo.psk(entry.endpoint, entry.identity, entry.key))
+        transport = await _transport(options, store, out)
+        server = Server(
+            store=store,
+            transport=transport,
+            identity_of=lambda remote: _identity_text(transport.peer_identity(remote)),
+            authorize=_binding(store),
+        )
+        server.on_event(_print_event(out))
+        await server.start()
+        runner = web.AppRunner(create_app(server))
+        try:
+            await runner.setup()
+            site = web.TCPSite(runner, options.host, options.http_port)
+            await site.start()
+            for address in runner.addresses:
+                print(f"http listening on {_addr(address)}", file=out, flush=True)
+            await (stop or asyncio.Event()).wait()
+        finally:
+            await runner.cleanup()
+            await server.stop()
+    finally:
+        store.close()
+
+
+async def _serve_until_signal(options: ServerOptions) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await serve(options, stop=stop)
+
+
+def _options(args: argparse.Namespace) -> ServerOptions:
+    """Check the flags that argparse cannot check one by one."""
+    entries: tuple[PskEntry, ...] = tuple(args.psk)
+    for attr, what in (("endpoint", "endpoint"), ("identity", "PSK identity")):
+        seen: set[str] = set()
+        for entry in entries:
+            value = getattr(entry, attr)
+            if value in seen:
+                raise ValueError(f"--psk: {what} {value!r} given twice")
+            seen.add(value)
+    coaps = None if args.no_dtls else args.coaps_port
+    if coaps and coaps == args.coap_port:
+        raise ValueError(f"--coap-port and --coaps-port are both {coaps}")
+    return ServerOptions(args.host, args.coap_port, coaps, args.http_port, entries, args.db)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        options = _options(args)
+    except ValueError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_serve_until_signal(options))
+    except ImportError as exc:
+        print(f"{PROG}: error: {exc} (install lwm2m[server])", file=sys.stderr)
+        return 1
+    except (OSError, StoreError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,45 @@
+"""Fixtures of the integration tests (in-process peers over loopback).
+
+Client-side fixtures are named ``client_*``; their helpers live in ``client_support``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # the shared client_support module
+from client_support import ClientRig, TestServer, close_rig, make_rig
+
+
+@pytest.fixture
+async def client_server() -> AsyncIterator[TestServer]:
+    """A raw CoAP endpoint acting as LwM2M server: /rd answers Register with 2.01 rd/<n>."""
+    server = await TestServer.start()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def client_rig(client_server: TestServer) -> AsyncIterator[ClientRig]:
+    """A real Client with the conformance objects, registered to ``client_server``."""
+    rig = await make_rig(client_server)
+    try:
+        yield rig
+    finally:
+        await close_rig(rig)
+
+
+@pytest.fixture
+async def client_rig_10(client_server: TestServer) -> AsyncIterator[ClientRig]:
+    """The same client speaking LwM2M 1.0."""
+    rig = await make_rig(client_server, lwm2m_version="1.0")
+    try:
+        yield rig
+    finally:
+        await close_rig(rig)
