@@ -15,6 +15,7 @@ import signal
 import sys
 from typing import Any, TextIO
 
+from lwm2m.cli._args import port
 from lwm2m.server.bootstrap import (
     DEFAULT_COAP_PORT,
     DEFAULT_COAPS_PORT,
@@ -33,16 +34,6 @@ from lwm2m.transport.base import Address
 PROG = "lwm2m bootstrap-server"
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"port must be an integer, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port {value} out of range 0..65535")
-    return value
-
-
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "bootstrap-server",
@@ -51,8 +42,8 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--config", required=True, metavar="FILE", help="configuration (.json/.toml)")
     p.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
-    p.add_argument("--coap-port", type=_port, default=DEFAULT_COAP_PORT, help="UDP port")
-    p.add_argument("--coaps-port", type=_port, default=DEFAULT_COAPS_PORT, help="DTLS port")
+    p.add_argument("--coap-port", type=port, default=DEFAULT_COAP_PORT, help="UDP port")
+    p.add_argument("--coaps-port", type=port, default=DEFAULT_COAPS_PORT, help="DTLS port")
     p.add_argument("--no-dtls", action="store_true", help="do not open the DTLS listener")
     p.set_defaults(func=run)
 

@@ -9,19 +9,10 @@ import signal
 import sys
 from typing import Any
 
+from lwm2m.cli._args import hex_key
 from lwm2m.client.events import Event
 from lwm2m.errors import DecodeError
 from lwm2m.sample import build_sample_client
-
-
-def _hex_key(text: str) -> bytes:
-    try:
-        key = bytes.fromhex(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"PSK key must be hex, got {text!r}") from None
-    if not key:
-        raise argparse.ArgumentTypeError("PSK key must not be empty")
-    return key
 
 
 def _lifetime(text: str) -> int:
@@ -46,7 +37,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--endpoint", default="lwm2m-python-sample", help="endpoint name")
     p.add_argument("--lifetime", type=_lifetime, default=300, help="registration lifetime (s)")
     p.add_argument("--psk-identity", help="PSK identity (coaps://)")
-    p.add_argument("--psk-key", type=_hex_key, help="PSK key in hex (coaps://)")
+    p.add_argument("--psk-key", type=hex_key, help="PSK key in hex (coaps://)")
     p.add_argument(
         "--bootstrap", action="store_true", help="--server is a bootstrap server: bootstrap first"
     )

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
+from lwm2m.cli._args import port
 from lwm2m.server import (
     Deregistered,
     Expired,
@@ -77,16 +78,6 @@ class ServerOptions:
     db: str | None = None
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"port must be an integer, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port {value} out of range 0..65535")
-    return value
-
-
 def parse_psk(text: str) -> PskEntry:
     """Parse ``ENDPOINT=IDENTITY:HEXKEY`` (the identity may itself hold ``:``)."""
     endpoint, eq, rest = text.partition("=")
@@ -111,9 +102,9 @@ def add_parser(sub: Any) -> None:
         description="Run an LwM2M server (UDP and DTLS-PSK) with a Leshan-compatible REST API.",
     )
     p.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
-    p.add_argument("--coap-port", type=_port, default=5683, help="UDP port (0: any free port)")
-    p.add_argument("--coaps-port", type=_port, default=5684, help="DTLS port (0: any free port)")
-    p.add_argument("--http-port", type=_port, default=8080, help="REST API port (0: any free)")
+    p.add_argument("--coap-port", type=port, default=5683, help="UDP port (0: any free port)")
+    p.add_argument("--coaps-port", type=port, default=5684, help="DTLS port (0: any free port)")
+    p.add_argument("--http-port", type=port, default=8080, help="REST API port (0: any free)")
     p.add_argument(
         "--psk",
         type=parse_psk,
