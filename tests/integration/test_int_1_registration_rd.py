@@ -184,6 +184,7 @@ async def test_int_108_queue_mode_receive_window(server: ScriptedServer) -> None
         [off] = await log.wait(RdEvent.QUEUE_MODE_RX_OFF)
         assert off.time - answered >= 0.35  # the request restarted the window
         assert client.state(101) is RegState.SLEEPING
+        assert server.client_address is not None
         with pytest.raises(RequestTimeout):  # the receiver is off: no answer, not even an ACK
             await server.endpoint.request(
                 Code.GET, "/3/0/0", remote=server.client_address, timeout=0.5

@@ -12,7 +12,6 @@ from lwm2m.client.events import RdEvent
 from lwm2m.client.rd import RegState
 from lwm2m.coap.numbers import Code, ContentFormat
 
-
 RIGHTS = Right.READ | Right.WRITE | Right.EXECUTE
 
 

@@ -14,7 +14,6 @@ import pytest
 from test_rd_support import (
     FAST,
     HOST,
-    TINY_RETRY,
     Reply,
     ScriptedServer,
     eventually,
@@ -273,9 +272,7 @@ async def test_stop_without_deregister_while_update_in_flight(server: ScriptedSe
     assert log.kinds()[-1] is RdEvent.DISCONNECT
     assert server.client_address is not None
     with pytest.raises(RequestError):  # the client's socket is closed
-        await server.endpoint.request(
-            Code.GET, "/3/0/0", remote=server.client_address, timeout=0.5
-        )
+        await server.endpoint.request(Code.GET, "/3/0/0", remote=server.client_address, timeout=0.5)
 
 
 async def test_stop_with_unanswered_deregister(server: ScriptedServer) -> None:
@@ -340,6 +337,3 @@ async def test_datagrams_from_strangers_never_reach_the_client(server: ScriptedS
             await stranger.close()
     finally:
         await client.stop()
-
-
-_ = TINY_RETRY  # the default policy of make_client

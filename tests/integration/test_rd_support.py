@@ -15,6 +15,7 @@ This module holds no tests; it is named so that it belongs with them.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -104,6 +105,7 @@ class ScriptedServer:
     @classmethod
     async def start(cls, *, port: int = 0, replies: list[Reply] | None = None) -> ScriptedServer:
         transport = await _TapTransport.create(HOST, port)
+        assert isinstance(transport, _TapTransport)
         # The server never acknowledges on its own: a dropped answer stays unanswered.
         params = TransmissionParams(ack_timeout=0.1, ack_random_factor=1.0, empty_ack_delay=60)
         endpoint = Endpoint(transport, params=params)
@@ -222,7 +224,7 @@ def free_port() -> int:
 
 def gaps(times: list[float]) -> list[float]:
     """Differences between consecutive times."""
-    return [b - a for a, b in zip(times, times[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 async def eventually(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
