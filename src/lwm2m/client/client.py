@@ -1027,15 +1027,7 @@ async def _open_udp(local_host: str, remote: Address) -> UdpTransport:
     from that server only. The server's requests come from the address the
     client registered to (Core TS 1.1 6.2), so nothing is lost.
     """
-    transport = await UdpTransport.create(local_host, 0)
-    raw = transport._transport  # the asyncio transport owns the socket
-    if raw is not None:
-        try:
-            with raw.get_extra_info("socket").dup() as sock:
-                sock.connect(remote)
-        except OSError as exc:
-            log.info("cannot connect the UDP socket to %s: %s", remote, exc)
-    return transport
+    return await UdpTransport.create(local_host, 0, connect=remote)
 
 
 def _local_host_for(remote_host: str, family: int) -> str:

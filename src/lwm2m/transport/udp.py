@@ -53,9 +53,19 @@ class UdpTransport(DatagramTransport):
 
     @classmethod
     async def create(
-        cls, host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False
+        cls,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        reuse_port: bool = False,
+        connect: Address | None = None,
     ) -> UdpTransport:
-        """Bind ``host``/``port`` (port 0: any free port)."""
+        """Bind ``host``/``port`` (port 0: any free port).
+
+        ``connect`` connects the socket to one peer: it then takes datagrams
+        from that peer only, and Linux reports ICMP errors such as port
+        unreachable to it (udp(7)), which reach the error callback.
+        """
         loop = asyncio.get_running_loop()
         self = cls()
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
@@ -69,6 +79,8 @@ class UdpTransport(DatagramTransport):
             if reuse_port and hasattr(socket, "SO_REUSEPORT"):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind(sockaddr)
+            if connect is not None:
+                sock.connect(connect)
             sock.setblocking(False)
         except BaseException:
             sock.close()
