@@ -244,6 +244,7 @@ async def _make_server(params: TransmissionParams, dtls: bool) -> Server:
     if not dtls:
         return Server("127.0.0.1", 0, transmission=params, default_timeout=10.0)
     from lwm2m.transport.dtls import DtlsServerTransport
+    from lwm2m.transport.mixed import identity_text
 
     keys = {PSK_IDENTITY.encode(): PSK_KEY}
     transport = await DtlsServerTransport.create("127.0.0.1", 0, psk_store=keys)
@@ -253,18 +254,8 @@ async def _make_server(params: TransmissionParams, dtls: bool) -> Server:
         transmission=params,
         default_timeout=10.0,
         transport=transport,
-        identity_of=_identity_text(transport),
+        identity_of=lambda remote: identity_text(transport.peer_identity(remote)),
     )
-
-
-def _identity_text(transport: Any) -> Callable[[Any], str | None]:
-    def identity_of(remote: Any) -> str | None:
-        ident = transport.peer_identity(remote)
-        if isinstance(ident, bytes):
-            return ident.decode("utf-8", "replace")
-        return ident if isinstance(ident, str) else None
-
-    return identity_of
 
 
 def main(dtls: bool = False) -> int:

@@ -48,10 +48,11 @@ from lwm2m.server import (
     Updated,
 )
 from lwm2m.transport.base import Address, DatagramTransport
+from lwm2m.transport.mixed import UdpAndDtlsTransport, identity_text
 from lwm2m.transport.udp import UdpTransport
 
 if TYPE_CHECKING:
-    from lwm2m.transport.dtls import DtlsPeerInfo, DtlsServerTransport
+    pass
 
 __all__ = ["PskEntry", "ServerOptions", "add_parser", "format_event", "parse_psk", "run", "serve"]
 
@@ -140,68 +141,6 @@ def format_event(event: ServerEvent) -> str | None:
     return None
 
 
-class _UdpAndDtls(DatagramTransport):
-    """The plain UDP and the DTLS listener behind one CoAP endpoint.
-
-    A peer with an established DTLS session is answered over DTLS, and datagrams
-    from its address that arrive on the plain socket are dropped, so nobody can
-    speak for an authenticated peer without its key. Every other peer is plain UDP.
-    """
-
-    def __init__(self, udp: DatagramTransport, dtls: DtlsServerTransport) -> None:
-        super().__init__()
-        self._udp = udp
-        self._dtls = dtls
-        self._secure: set[Address] = set()
-        udp.set_callbacks(self._from_udp, self._error)
-        dtls.set_callbacks(self._from_dtls, self._error)
-        dtls.set_session_callback(self._session)
-
-    def _session(self, remote: Address, info: DtlsPeerInfo | None) -> None:
-        if info is None:
-            self._secure.discard(remote)
-        else:
-            self._secure.add(remote)
-
-    def _from_udp(self, data: bytes, remote: Address) -> None:
-        if remote in self._secure:
-            log.info("plain datagram from %s, which has a DTLS session, dropped", remote)
-            return
-        self._on_datagram(data, remote)
-
-    def _from_dtls(self, data: bytes, remote: Address) -> None:
-        self._on_datagram(data, remote)
-
-    def _error(self, exc: OSError, remote: Address | None) -> None:
-        self._on_error(exc, remote)
-
-    def send(self, data: bytes, remote: Address) -> None:
-        (self._dtls if remote in self._secure else self._udp).send(data, remote)
-
-    @property
-    def local_address(self) -> Address:
-        return self._udp.local_address
-
-    def peer_identity(self, remote: Address) -> bytes | str | None:
-        if remote not in self._secure:
-            return None
-        return self._dtls.peer_identity(remote)
-
-    @property
-    def is_closed(self) -> bool:
-        return self._udp.is_closed and self._dtls.is_closed
-
-    def close(self) -> None:
-        self._udp.close()
-        self._dtls.close()
-
-
-def _identity_text(identity: bytes | str | None) -> str | None:
-    if isinstance(identity, bytes):
-        return identity.decode("utf-8", "replace")
-    return identity
-
-
 def _psk_lookup(store: ServerStore) -> Callable[[bytes], bytes | None]:
     """The DTLS listener's PSK store: identity -> key, read from the server store."""
 
@@ -258,7 +197,7 @@ async def _transport(options: ServerOptions, store: ServerStore, out: TextIO) ->
         udp.close()
         raise
     print(f"coaps listening on {_addr(dtls.local_address)}", file=out, flush=True)
-    return _UdpAndDtls(udp, dtls)
+    return UdpAndDtlsTransport(udp, dtls)
 
 
 async def serve(
@@ -277,7 +216,7 @@ async def serve(
         server = Server(
             store=store,
             transport=transport,
-            identity_of=lambda remote: _identity_text(transport.peer_identity(remote)),
+            identity_of=lambda remote: identity_text(transport.peer_identity(remote)),
             authorize=_binding(store),
         )
         server.on_event(_print_event(out))
