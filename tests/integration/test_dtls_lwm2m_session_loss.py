@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from test_dtls_lwm2m_support import (
+from dtls_lwm2m_support import (
     PSK_IDENTITY,
     PSK_STORE,
     EventLog,

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from test_dtls_lwm2m_support import (
+from dtls_lwm2m_support import (
     FAST,
     OTHER_IDENTITY,
     OTHER_KEY,
@@ -45,11 +46,21 @@ async def psk_server() -> AsyncIterator[tuple[Server, DtlsServerTransport]]:
         await server.stop()
 
 
+@pytest.mark.parametrize(
+    ("listed", "suite"),
+    [(None, "TLS_PSK_WITH_AES_128_CCM_8"), (0x00AE, "TLS_PSK_WITH_AES_128_CBC_SHA256")],
+    ids=["default_suites", "ciphersuite_resource_cbc"],
+)
 async def test_int_401_register_and_read_over_dtls_psk(
     psk_server: tuple[Server, DtlsServerTransport],
+    record_property: Any,
+    listed: int | None,
+    suite: str,
 ) -> None:
     server, transport = psk_server
     client = dtls_device(coaps_uri(transport.local_address))
+    if listed is not None:
+        client.set("0/0/16/0", listed)  # DTLS/TLS Ciphersuite (1.1)
     await client.start()
     try:
         await client.wait_for(RdEvent.REGISTRATION_COMPLETE, timeout=5)
@@ -58,8 +69,10 @@ async def test_int_401_register_and_read_over_dtls_psk(
         assert reg.identity == PSK_IDENTITY.decode()
         info = transport.peer_info(reg.address)
         assert info is not None and info.psk_identity == PSK_IDENTITY
-        assert info.cipher_suite in PSK_CIPHERS
+        assert info.cipher_suite == suite
+        assert suite in PSK_CIPHERS  # both LwM2M 1.0 mandatory PSK suites
         print(f"int-401 negotiated cipher suite: {info.cipher_suite}")
+        record_property("cipher_suite", info.cipher_suite)
         # The server's request travels over the client's session and is served.
         node = await server.read("dev1", "/3/0")
         assert isinstance(node, InstanceNode)
@@ -137,17 +150,20 @@ async def _failing_client_run(
 
 
 @pytest.mark.parametrize(
-    ("identity", "key"),
-    [(PSK_IDENTITY, b"not-the-right-key"), (b"nobody", PSK_KEY)],
+    ("identity", "key", "reason"),
+    [
+        (PSK_IDENTITY, b"not-the-right-key", "wrong key"),
+        (b"nobody", PSK_KEY, "unknown_psk_identity"),
+    ],
     ids=["wrong_key", "unknown_identity"],
 )
 async def test_int_401_bad_psk_network_error_and_back_off(
-    psk_server: tuple[Server, DtlsServerTransport], identity: bytes, key: bytes
+    psk_server: tuple[Server, DtlsServerTransport], identity: bytes, key: bytes, reason: str
 ) -> None:
     server, transport = psk_server
     log, relay, state = await _failing_client_run(transport, identity, key)
-    (t1, first), (t2, second) = log.of(RdEvent.NETWORK_ERROR)[:2]
-    assert "handshake" in first.detail
+    (t1, first), (t2, _) = log.of(RdEvent.NETWORK_ERROR)[:2]
+    assert "handshake failed" in first.detail and reason in first.detail
     print(f"{identity!r}: {first.detail}")
     assert t2 - t1 >= 0.15  # the RetryPolicy's back-off (0.2 s) between the attempts
     assert state is RegState.WAIT_REGISTER
@@ -214,4 +230,29 @@ async def test_int_401_plaintext_register_to_dtls_port_gets_no_answer(
         assert server.get_registration("dev1") is None
         assert transport.session_count == 0
     finally:
+        sock.close()
+
+
+async def test_int_401_silent_server_handshake_times_out() -> None:
+    loop = asyncio.get_running_loop()
+    hellos: list[bytes] = []
+
+    class Silent(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: object) -> None:
+            hellos.append(data)
+
+    sock, _ = await loop.create_datagram_endpoint(Silent, local_addr=("127.0.0.1", 0))
+    client = dtls_device(coaps_uri(sock.get_extra_info("sockname")[:2]))
+    log = EventLog(client)
+    await client.start()
+    try:
+        # Bounded like one CoAP request of the client (at least 2 s), then a back-off.
+        event = await log.wait(RdEvent.NETWORK_ERROR, timeout=6)
+        assert "timed out" in event.detail
+        assert client.state(101) in (RegState.WAIT_REGISTER, RegState.REGISTERING)
+        # RFC 6347 4.2.4: the ClientHello flight was retransmitted, all DTLS records
+        assert len(hellos) >= 2
+        assert all(is_dtls_record(d) for d in hellos)
+    finally:
+        await client.stop()
         sock.close()

@@ -594,7 +594,7 @@ class Client:
         remote: Address = (str(sockaddr[0]), int(sockaddr[1]))
         local = self.local_host or _local_host_for(remote[0], family)
         if parts.scheme == "coaps":
-            endpoint = await self._open_dtls(local, remote, security)
+            endpoint = await self._open_dtls(local, remote, security, key)
         else:
             udp = await _open_udp(local, remote)
             gate = _ReceiveGate(udp, functools.partial(self._asleep, key))
@@ -649,11 +649,18 @@ class Client:
             conn.requests.discard(task)
             conn.errors.pop(task, None)
 
-    async def _open_dtls(self, local: str, remote: Address, security: dict[int, Any]) -> Endpoint:
+    async def _open_dtls(
+        self, local: str, remote: Address, security: dict[int, Any], key: int | None
+    ) -> Endpoint:
         from lwm2m.client.dtls import open_dtls_endpoint
 
+        # The queue-mode receive gate sits between the DTLS session and the Endpoint.
         endpoint: Endpoint = await open_dtls_endpoint(
-            local, remote, security, params=self.transmission
+            local,
+            remote,
+            security,
+            params=self.transmission,
+            wrap=lambda t: _ReceiveGate(t, functools.partial(self._asleep, key)),
         )
         return endpoint
 
@@ -744,7 +751,9 @@ class Client:
         machine = coord.servers.get(conn.key)
         if machine is None or not machine.accepts_requests:
             return Message(code=Code.SERVICE_UNAVAILABLE)
-        self._execute(machine.server_activity(now))
+        if machine.account.queue_mode or machine.state is not RegState.REGISTERED:
+            # Registered without queue mode, server activity changes nothing.
+            self._execute(machine.server_activity(now))
         response = await self.engine.handle(req, conn.context)
         if (
             req.observe == 0

@@ -9,6 +9,9 @@ credentials (Core TS 1.1 E.1):
   is used: 1 and 3 pin the server's end-entity certificate to it byte for
   byte, 0 and 2 make it the trust anchor its chain must lead to. SNI /0/x/14
   is sent and, with a trust anchor, checked against the certificate;
+* DTLS/TLS Ciphersuite /0/x/16 (IANA values), when present, restricts the
+  offered suites to the listed ones this stack knows; else the LwM2M
+  mandatory suites of the mode are offered;
 * 3 NoSec, 1 raw public key and 4 EST are refused with the reason
   (:class:`DtlsSecurityError`, see
   :func:`~lwm2m.transport.dtls.credentials_for_security_mode`).
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from lwm2m.coap.endpoint import Endpoint
@@ -43,12 +47,31 @@ from lwm2m.transport.dtls import (
 )
 from lwm2m.transport.dtls_common import CertificateCredentials, PskCredentials
 
-__all__ = ["DtlsSecurityError", "SessionKeeper", "dtls_credentials", "open_dtls_endpoint"]
+__all__ = [
+    "CIPHER_SUITE_NAMES",
+    "DtlsSecurityError",
+    "SessionKeeper",
+    "dtls_cipher_suites",
+    "dtls_credentials",
+    "open_dtls_endpoint",
+]
 
 log = logging.getLogger(__name__)
 
 SEC_MODE, SEC_IDENTITY, SEC_SERVER_KEY, SEC_SECRET = 2, 3, 4, 5
-SEC_SNI, SEC_CERT_USAGE = 14, 15
+SEC_SNI, SEC_CERT_USAGE, SEC_CIPHERSUITES = 14, 15, 16
+
+#: IANA TLS cipher suite values (RFC 5289, 5487, 6655, 7251) of the suites offered.
+CIPHER_SUITE_NAMES: dict[int, str] = {
+    0xC0A8: "TLS_PSK_WITH_AES_128_CCM_8",
+    0xC0A4: "TLS_PSK_WITH_AES_128_CCM",
+    0x00AE: "TLS_PSK_WITH_AES_128_CBC_SHA256",
+    0x00A8: "TLS_PSK_WITH_AES_128_GCM_SHA256",
+    0xC0AE: "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8",
+    0xC0AC: "TLS_ECDHE_ECDSA_WITH_AES_128_CCM",
+    0xC023: "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+    0xC02B: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+}
 
 #: Certificate Usage /0/x/15 (RFC 6698 2.1.1 values); 3 when the resource is missing.
 _USAGE_PINNED = frozenset({1, 3})  # service certificate / domain-issued certificate
@@ -108,6 +131,30 @@ def dtls_credentials(security: dict[int, Any]) -> PskCredentials | CertificateCr
     return CertificateCredentials(creds.certificate, creds.private_key, creds.trusted, (), pin)
 
 
+def dtls_cipher_suites(
+    security: dict[int, Any], creds: PskCredentials | CertificateCredentials
+) -> list[str] | None:
+    """The suites /0/x/16 asks for that suit the credentials; None: the mode's defaults."""
+    listed = security.get(SEC_CIPHERSUITES)
+    if listed is None:
+        return None
+    codes: list[Any] = list(listed.values()) if isinstance(listed, dict) else [listed]
+    if not codes:
+        return None
+    kind = "TLS_PSK_" if isinstance(creds, PskCredentials) else "TLS_ECDHE_ECDSA_"
+    names = [
+        name
+        for code in codes
+        if (name := CIPHER_SUITE_NAMES.get(code)) is not None and name.startswith(kind)
+    ]
+    if not names:
+        shown = ", ".join(f"0x{c:04X}" if isinstance(c, int) else repr(c) for c in codes)
+        raise DtlsSecurityError(
+            f"none of the cipher suites in /0/x/16 ({shown}) is supported for this security mode"
+        )
+    return names
+
+
 def _handshake_timing(params: TransmissionParams | None) -> tuple[float, float]:
     """First retransmission delay and bound of the whole handshake.
 
@@ -126,9 +173,13 @@ async def open_dtls_endpoint(
     *,
     params: TransmissionParams | None = None,
     handshake_timeout: float | None = None,
-    silent_limit: int = 3000,
+    silent_limit: int = 3,
+    wrap: Callable[[DatagramTransport], DatagramTransport] | None = None,
 ) -> Endpoint:
     """Handshake with ``remote`` using the credentials of ``security``; wrap it in an Endpoint.
+
+    ``wrap`` puts a layer between the session and the Endpoint (the client's
+    queue-mode receive gate, for instance).
 
     Raises :class:`~lwm2m.transport.dtls.DtlsHandshakeError` when the
     handshake fails and :class:`DtlsSecurityError` for an unusable Security
@@ -137,6 +188,7 @@ async def open_dtls_endpoint(
     creds = dtls_credentials(security)
     psk = creds if isinstance(creds, PskCredentials) else None
     cert = creds if isinstance(creds, CertificateCredentials) else None
+    ciphers = dtls_cipher_suites(security, creds)
     sni = security.get(SEC_SNI)
     initial, bound = _handshake_timing(params)
     try:
@@ -144,6 +196,7 @@ async def open_dtls_endpoint(
             remote,
             psk=psk,
             certificate=cert,
+            ciphers=ciphers,
             handshake_timeout=bound if handshake_timeout is None else handshake_timeout,
             retransmit_initial=initial,
             local_addr=(local_host, 0),
@@ -152,7 +205,8 @@ async def open_dtls_endpoint(
     except ValueError as exc:  # key material Mbed TLS cannot parse
         raise DtlsSecurityError(str(exc)) from None
     log.info("DTLS session with %s: %s", remote, transport.cipher_suite)
-    return Endpoint(SessionKeeper(transport, silent_limit=silent_limit), params=params)
+    keeper: DatagramTransport = SessionKeeper(transport, silent_limit=silent_limit)
+    return Endpoint(keeper if wrap is None else wrap(keeper), params=params)
 
 
 def _is_confirmable(datagram: bytes) -> bool:

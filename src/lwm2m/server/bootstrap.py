@@ -36,8 +36,9 @@ Events (:data:`BootstrapEvent`) go to callbacks (:meth:`BootstrapServer.on_event
 and to async iterators (:meth:`BootstrapServer.events`).
 
 Listeners: :meth:`BootstrapServer.start` binds UDP (``coap_port``) and, when
-``coaps_port`` is given and python-mbedtls is installed, a DTLS-PSK listener
-whose key store is the endpoints' ``bootstrap_psk``; :meth:`BootstrapServer.attach`
+``coaps_port`` is given and python-mbedtls is installed, a DTLS listener
+whose key store is the endpoints' ``bootstrap_psk`` (and, with
+``coaps_certificate``, which accepts certificate clients); :meth:`BootstrapServer.attach`
 serves on any :class:`~lwm2m.coap.endpoint.Endpoint`, with an ``identity_of(address)``
 hook telling the authenticated identity of a peer.
 """
@@ -50,7 +51,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from lwm2m import formats
 from lwm2m.coap.endpoint import Endpoint
@@ -68,6 +69,9 @@ from lwm2m.server.bootstrap_config import (
     planned_writes,
 )
 from lwm2m.transport.base import Address
+
+if TYPE_CHECKING:  # python-mbedtls is optional: imported when a coaps listener starts
+    from lwm2m.transport.dtls_common import CertificateCredentials
 
 __all__ = [
     "BootstrapDiscovered",
@@ -323,15 +327,25 @@ class BootstrapServer:
         host: str = "127.0.0.1",
         coap_port: int | None = DEFAULT_COAP_PORT,
         coaps_port: int | None = None,
+        coaps_certificate: CertificateCredentials | None = None,
     ) -> None:
-        """Bind the UDP listener and, when ``coaps_port`` is given, the DTLS-PSK one."""
+        """Bind the UDP listener and, when ``coaps_port`` is given, the DTLS one.
+
+        The DTLS listener takes the endpoints' bootstrap PSKs and, with
+        ``coaps_certificate`` (this server's certificate and key, and the CAs
+        client certificates must chain to), certificate clients as well.
+        """
         if coap_port is not None:
             udp = await Endpoint.create_udp(host, coap_port, params=self.transmission)
             self._add_listener(udp, None, owned=True)
         if coaps_port is not None:
             from lwm2m.transport.dtls import DtlsServerTransport
 
-            dtls = await DtlsServerTransport.create(host, coaps_port, psk_store=self.config.psk_key)
+            # --- DTLS listener credentials: PSK store, certificate (optional) ---
+            dtls = await DtlsServerTransport.create(
+                host, coaps_port, psk_store=self.config.psk_key, certificate=coaps_certificate
+            )
+            # --- end DTLS listener credentials ---
             endpoint = Endpoint(dtls, params=self.transmission)
             self._add_listener(endpoint, dtls.peer_identity, owned=True)
 

@@ -60,6 +60,66 @@ def is_initial_client_hello(data: bytes) -> bool:
     )
 
 
+_CONTENT_ALERT = 21
+_FATAL_ALERT_RECEIVED = 0x7780
+#: Alert descriptions (RFC 5246 7.2, RFC 4279 2 for unknown_psk_identity).
+_ALERTS: dict[int, str] = {
+    10: "unexpected_message",
+    20: "bad_record_mac",
+    40: "handshake_failure",
+    42: "bad_certificate",
+    43: "unsupported_certificate",
+    44: "certificate_revoked",
+    45: "certificate_expired",
+    46: "certificate_unknown",
+    47: "illegal_parameter",
+    48: "unknown_ca",
+    49: "access_denied",
+    50: "decode_error",
+    51: "decrypt_error",
+    70: "protocol_version",
+    71: "insufficient_security",
+    80: "internal_error",
+    115: "unknown_psk_identity",
+}
+#: What an alert during a PSK or certificate handshake usually means.
+_ALERT_HINTS: dict[int, str] = {
+    51: "wrong key?",
+    20: "wrong key?",
+    115: "identity unknown to the peer",
+    42: "certificate refused",
+    46: "certificate refused",
+    48: "certificate from a CA the peer does not trust",
+}
+
+
+def plaintext_alert(datagram: bytes) -> int | None:
+    """The description of an unencrypted (epoch 0) alert record in ``datagram``.
+
+    During a handshake a peer's fatal alert is in the clear (RFC 6347 4.1);
+    Mbed TLS only reports that one arrived, this tells which.
+    """
+    offset = 0
+    while offset + _RECORD_HEADER <= len(datagram):
+        length = int.from_bytes(datagram[offset + 11 : offset + 13], "big")
+        body = offset + _RECORD_HEADER
+        if (
+            datagram[offset] == _CONTENT_ALERT
+            and datagram[offset + 3 : offset + 5] == b"\0\0"  # epoch 0
+            and length == 2
+            and body + 2 <= len(datagram)
+        ):
+            return datagram[body + 1]  # level, then description
+        offset = body + length
+    return None
+
+
+def _alert_text(description: int) -> str:
+    name = _ALERTS.get(description, "alert")
+    hint = _ALERT_HINTS.get(description)
+    return f"peer sent fatal alert {name} ({description})" + (f": {hint}" if hint else "")
+
+
 def _tls_error_text(exc: TLSError) -> str:
     err = getattr(exc, "err", None)
     msg = getattr(exc, "msg", "") or type(exc).__name__
@@ -76,6 +136,7 @@ class DtlsSession:
         "_retransmit_initial",
         "_retransmit_max",
         "established",
+        "peer_alert",
         "retransmissions",
         "retransmit_delay",
         "unsent",
@@ -94,6 +155,8 @@ class DtlsSession:
         self._read_buffer = bytearray(_READ_SIZE)
         self._read_view = memoryview(self._read_buffer)
         self.established = False
+        self.peer_alert: int | None = None
+        """Description of the last unencrypted alert the peer sent while handshaking."""
         self.retransmissions = 0
         self.retransmit_delay = retransmit_initial
         self.unsent: list[bytes] = []
@@ -118,6 +181,10 @@ class DtlsSession:
         if not ring.empty():
             ring.clear()  # leftovers of an earlier datagram Mbed TLS rejected
         self._buffer.receive_from_network(datagram)
+        if not self.established:
+            alert = plaintext_alert(datagram)
+            if alert is not None:
+                self.peer_alert = alert
 
     def _drain(self, out: list[bytes]) -> None:
         buffer = self._buffer
@@ -156,6 +223,11 @@ class DtlsSession:
             if getattr(exc, "err", None) == _TIMEOUT:
                 raise DtlsHandshakeError(
                     f"handshake timed out after {self.retransmissions} retransmissions"
+                ) from None
+            err = getattr(exc, "err", None)
+            if err == _FATAL_ALERT_RECEIVED and self.peer_alert is not None:
+                raise DtlsHandshakeError(
+                    f"handshake failed: {_alert_text(self.peer_alert)}"
                 ) from None
             raise DtlsHandshakeError(f"handshake failed: {_tls_error_text(exc)}") from None
         self._drain(out)

@@ -17,6 +17,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
+
 from lwm2m.client.client import Client
 from lwm2m.client.events import Event, RdEvent
 from lwm2m.client.rd import RetryPolicy
@@ -25,6 +27,7 @@ from lwm2m.objects import Device
 from lwm2m.server import IdentityBinding, Server
 from lwm2m.transport.base import Address
 from lwm2m.transport.dtls import CertificateCredentials, DtlsServerTransport, PskStore
+from lwm2m.transport.mixed import identity_text
 
 HOST = "127.0.0.1"
 FAST = TransmissionParams(ack_timeout=0.2, ack_random_factor=1.0, max_retransmit=1)
@@ -59,16 +62,11 @@ make_pki: Callable[[Path], Any] = _transport_helpers.make_pki
 Relay: type[Any] = _transport_helpers.Relay
 
 
-def identity_text(transport: DtlsServerTransport) -> Callable[[Address], str | None]:
-    """The peer's PSK identity (UTF-8) or certificate subject, for ``Server(identity_of=)``."""
-
-    def identity_of(remote: Address) -> str | None:
-        ident = transport.peer_identity(remote)
-        if isinstance(ident, bytes):
-            return ident.decode("utf-8", "replace")
-        return ident
-
-    return identity_of
+@pytest.fixture(scope="module", name="pki")
+def pki_fixture(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``pki``: a fresh test CA, server and client certificates (EC P-256, DER) per
+    module; a test module imports it to use it."""
+    return make_pki(Path(tmp_path_factory.mktemp("lwm2m-pki")))
 
 
 async def dtls_server(
@@ -85,7 +83,13 @@ async def dtls_server(
     kwargs.setdefault("transmission", FAST)
     kwargs.setdefault("default_timeout", 5.0)
     kwargs.setdefault("authorize", BINDING)
-    server = Server(HOST, 0, transport=transport, identity_of=identity_text(transport), **kwargs)
+    server = Server(
+        HOST,
+        0,
+        transport=transport,
+        identity_of=lambda remote: identity_text(transport.peer_identity(remote)),
+        **kwargs,
+    )
     await server.start()
     return server, transport
 
@@ -99,13 +103,15 @@ def dtls_device(
     server_key: bytes = b"",
     secret: bytes = PSK_KEY,
     lifetime: int = 300,
+    bootstrap: bool = False,
     **client_options: Any,
 ) -> Client:
-    """A Client with one ``uri`` account whose Security instance has these values."""
+    """A Client with one ``uri`` account (server 101, or the bootstrap server) whose
+    Security instance has these values."""
     client_options.setdefault("transmission", FAST)
     client_options.setdefault("retry", RETRY)
     client = Client(name, **client_options)
-    iid = client.add_server(uri, short_server_id=101, lifetime=lifetime)
+    iid = client.add_server(uri, short_server_id=101, lifetime=lifetime, bootstrap=bootstrap)
     client.set(f"0/{iid}/2", mode)
     client.set(f"0/{iid}/3", identity)
     client.set(f"0/{iid}/4", server_key)
