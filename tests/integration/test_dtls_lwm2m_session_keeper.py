@@ -12,7 +12,7 @@ from lwm2m.client.dtls import SessionKeeper, open_dtls_endpoint
 from lwm2m.coap.endpoint import Endpoint
 from lwm2m.coap.message import Message
 from lwm2m.coap.numbers import Code
-from lwm2m.transport.base import Address, DatagramTransport, ErrorCallback, ReceiveCallback
+from lwm2m.transport.base import Address, DatagramTransport, TransportWrapper
 from lwm2m.transport.dtls import (
     DtlsClientTransport,
     DtlsHandshakeError,
@@ -120,36 +120,21 @@ async def test_failed_new_handshake_is_reported(silent_server: DtlsServerTranspo
     assert keeper.is_closed
 
 
-class CountingGate(DatagramTransport):
+class CountingGate(TransportWrapper[DatagramTransport]):
     """A layer between the session and the Endpoint that counts what passes."""
 
     def __init__(self, inner: DatagramTransport) -> None:
-        super().__init__()
-        self.inner = inner
+        super().__init__(inner)
         self.sent = 0
         self.received = 0
 
-    def set_callbacks(self, on_datagram: ReceiveCallback, on_error: ErrorCallback) -> None:
-        def receive(data: bytes, remote: Address) -> None:
-            self.received += 1
-            on_datagram(data, remote)
-
-        self.inner.set_callbacks(receive, on_error)
+    def _received(self, data: bytes, remote: Address) -> None:
+        self.received += 1
+        super()._received(data, remote)
 
     def send(self, data: bytes, remote: Address) -> None:
         self.sent += 1
-        self.inner.send(data, remote)
-
-    def close(self) -> None:
-        self.inner.close()
-
-    @property
-    def local_address(self) -> Address:
-        return self.inner.local_address
-
-    @property
-    def is_closed(self) -> bool:
-        return self.inner.is_closed
+        super().send(data, remote)
 
 
 async def test_open_dtls_endpoint_from_security_values_with_a_wrapper() -> None:

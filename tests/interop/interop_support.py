@@ -30,7 +30,7 @@ import pytest
 
 from lwm2m.coap import BlockOption, Code, ContentFormat, Endpoint, Message, OptionNumber
 from lwm2m.errors import DecodeError
-from lwm2m.transport.base import Address, DatagramTransport
+from lwm2m.transport.base import Address, TransportWrapper
 from lwm2m.transport.udp import UdpTransport
 
 HOST = "127.0.0.1"
@@ -72,14 +72,12 @@ class Datagram:
     raw: bytes
 
 
-class RecordingTransport(DatagramTransport):
+class RecordingTransport(TransportWrapper[UdpTransport]):
     """A UDP transport that keeps every datagram it sends and receives."""
 
     def __init__(self, inner: UdpTransport) -> None:
-        super().__init__()
-        self.inner = inner
+        super().__init__(inner)
         self.log: list[Datagram] = []
-        inner.set_callbacks(self._received, self._error)
 
     @classmethod
     async def create(cls, host: str = HOST, port: int = 0) -> RecordingTransport:
@@ -96,23 +94,9 @@ class RecordingTransport(DatagramTransport):
         self.log.append(Datagram(False, remote, self._decode(data), data))
         self._on_datagram(data, remote)
 
-    def _error(self, exc: OSError, remote: Address | None) -> None:
-        self._on_error(exc, remote)
-
     def send(self, data: bytes, remote: Address) -> None:
         self.log.append(Datagram(True, remote, self._decode(data), data))
         self.inner.send(data, remote)
-
-    def close(self) -> None:
-        self.inner.close()
-
-    @property
-    def local_address(self) -> Address:
-        return self.inner.local_address
-
-    @property
-    def is_closed(self) -> bool:
-        return self.inner.is_closed
 
     def messages(self, *, outgoing: bool) -> list[Message]:
         return [d.message for d in self.log if d.outgoing == outgoing and d.message is not None]

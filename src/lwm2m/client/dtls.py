@@ -38,7 +38,7 @@ from typing import Any
 
 from lwm2m.coap.endpoint import Endpoint
 from lwm2m.coap.layer import TransmissionParams
-from lwm2m.transport.base import Address, DatagramTransport, ErrorCallback, ReceiveCallback
+from lwm2m.transport.base import Address, DatagramTransport, TransportWrapper
 from lwm2m.transport.dtls import (
     DtlsClientTransport,
     DtlsError,
@@ -214,7 +214,7 @@ def _is_confirmable(datagram: bytes) -> bool:
     return len(datagram) >= 4 and datagram[0] >> 4 == 0b0100
 
 
-class SessionKeeper(DatagramTransport):
+class SessionKeeper(TransportWrapper[DtlsClientTransport]):
     """A client DTLS transport that handshakes again when the server stops answering.
 
     ``silent_limit`` confirmable messages sent in a row with nothing received
@@ -224,35 +224,22 @@ class SessionKeeper(DatagramTransport):
     """
 
     def __init__(self, inner: DtlsClientTransport, *, silent_limit: int = 3) -> None:
-        super().__init__()
         if silent_limit < 1:
             raise ValueError("silent_limit must be at least 1")
-        self._inner = inner
+        super().__init__(inner)
         self._limit = silent_limit
         self._unanswered = 0
         self._task: asyncio.Task[None] | None = None
         self.rehandshakes = 0
         """New handshakes started because the server stopped answering."""
-        inner.set_callbacks(self._received, self._error)
-
-    @property
-    def inner(self) -> DtlsClientTransport:
-        return self._inner
 
     @property
     def cipher_suite(self) -> str:
         return self._inner.cipher_suite
 
-    def set_callbacks(self, on_datagram: ReceiveCallback, on_error: ErrorCallback) -> None:
-        self._on_datagram = on_datagram
-        self._on_error = on_error
-
     def _received(self, data: bytes, remote: Address) -> None:
         self._unanswered = 0
         self._on_datagram(data, remote)
-
-    def _error(self, exc: OSError, remote: Address | None) -> None:
-        self._on_error(exc, remote)
 
     def send(self, data: bytes, remote: Address) -> None:
         if _is_confirmable(data) and not self._inner.is_closed:
@@ -294,14 +281,3 @@ class SessionKeeper(DatagramTransport):
         if task is not None:
             task.cancel()
         self._inner.close()  # sends close_notify when a session is up
-
-    @property
-    def local_address(self) -> Address:
-        return self._inner.local_address
-
-    def peer_identity(self, remote: Address) -> bytes | str | None:
-        return self._inner.peer_identity(remote)
-
-    @property
-    def is_closed(self) -> bool:
-        return self._inner.is_closed

@@ -116,7 +116,7 @@ from collections.abc import (
     Sequence,
 )
 from types import CoroutineType
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from lwm2m.errors import DecodeError
 from lwm2m.transport.base import Address, DatagramTransport
@@ -163,6 +163,7 @@ _BLOCK2 = int(OptionNumber.BLOCK2)
 _OBSERVABLE = (Code.GET, Code.FETCH)
 _SPECIAL = frozenset((_OBSERVE, _BLOCK1, _BLOCK2))
 _Future = asyncio.Future
+_T = TypeVar("_T")
 
 
 class _Resumed:
@@ -914,11 +915,7 @@ class Endpoint:
         )
         if timeout is None:
             return await self._request(msg, remote)
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._request(msg, remote)
-        except TimeoutError:
-            raise RequestTimeout(f"no response within {timeout} s") from None
+        return await self._bounded(self._request(msg, remote), timeout)
 
     async def get(
         self, path: str | Sequence[str] = "", *, remote: Address, **kwargs: Any
@@ -997,7 +994,8 @@ class Endpoint:
             yield response
 
     @staticmethod
-    async def _bounded(awaitable: Awaitable[Any], timeout: float | None) -> Any:
+    async def _bounded(awaitable: Awaitable[_T], timeout: float | None) -> _T:
+        """Await ``awaitable``, raising :class:`RequestTimeout` after ``timeout`` seconds."""
         if timeout is None:
             return await awaitable
         try:
@@ -1131,14 +1129,7 @@ class Endpoint:
         obs.exchange = self._layer.send_request(req, peer, self._clock(), keep=True, context=obs)
         self._flush()
         try:
-            if timeout is None:
-                await obs.wait_first()
-            else:
-                async with asyncio.timeout(timeout):
-                    await obs.wait_first()
-        except TimeoutError:
-            obs.forget()
-            raise RequestTimeout(f"no response within {timeout} s") from None
+            await self._bounded(obs.wait_first(), timeout)
         except BaseException:
             obs.forget()
             raise

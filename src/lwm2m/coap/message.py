@@ -218,6 +218,22 @@ def _block_property(number: OptionNumber, doc: str) -> property:
     return property(getter, setter, doc=doc)
 
 
+def _extended_nibble(nibble: int, data: bytes, pos: int, start: int, what: str) -> tuple[int, int]:
+    """Resolve an option delta or length nibble of 13-15 (RFC 7252 section 3.1).
+
+    Returns the value and the position after its extended bytes.
+    """
+    if nibble == 13:
+        if pos >= len(data):
+            raise DecodeError(f"option {what} extension truncated", pos)
+        return data[pos] + 13, pos + 1
+    if nibble == 14:
+        if pos + 2 > len(data):
+            raise DecodeError(f"option {what} extension truncated", pos)
+        return (data[pos] << 8 | data[pos + 1]) + 269, pos + 2
+    raise DecodeError(f"reserved option {what} 15", start)
+
+
 def split_path(path: str) -> tuple[str, ...]:
     """Split ``"/3/0/1"`` into percent-decoded segments; ``""`` and ``"/"`` give ``()``."""
     path = path.strip("/")
@@ -291,31 +307,9 @@ class Message:
             delta = byte >> 4
             length = byte & 0x0F
             if delta >= 13:
-                if delta == 13:
-                    if pos >= n:
-                        raise DecodeError("option delta extension truncated", pos)
-                    delta = data[pos] + 13
-                    pos += 1
-                elif delta == 14:
-                    if pos + 2 > n:
-                        raise DecodeError("option delta extension truncated", pos)
-                    delta = (data[pos] << 8 | data[pos + 1]) + 269
-                    pos += 2
-                else:
-                    raise DecodeError("reserved option delta 15", start)
+                delta, pos = _extended_nibble(delta, data, pos, start, "delta")
             if length >= 13:
-                if length == 13:
-                    if pos >= n:
-                        raise DecodeError("option length extension truncated", pos)
-                    length = data[pos] + 13
-                    pos += 1
-                elif length == 14:
-                    if pos + 2 > n:
-                        raise DecodeError("option length extension truncated", pos)
-                    length = (data[pos] << 8 | data[pos + 1]) + 269
-                    pos += 2
-                else:
-                    raise DecodeError("reserved option length 15", start)
+                length, pos = _extended_nibble(length, data, pos, start, "length")
             end = pos + length
             if end > n:
                 raise DecodeError(f"option value of {length} bytes truncated", pos)

@@ -264,6 +264,11 @@ class FirmwareUpdate(ObjectInstance):
             return False
         return True
 
+    def _check_reset(self) -> None:
+        """Refuse a reset (empty Package or Package URI) in a state that does not allow it."""
+        if not self.machine.allows(Event.RESET):
+            raise MethodNotAllowed(f"reset not allowed in {self.machine.state.name}")
+
     def _check_push_start(self) -> None:
         if not self.push:
             raise MethodNotAllowed("firmware push (Package write) is not supported")
@@ -274,8 +279,7 @@ class FirmwareUpdate(ObjectInstance):
         if not isinstance(value, bytes):
             return False
         if not value:
-            if not self.machine.allows(Event.RESET):
-                raise MethodNotAllowed(f"reset not allowed in {self.machine.state.name}")
+            self._check_reset()
         else:
             self._check_push_start()
         return True
@@ -312,8 +316,7 @@ class FirmwareUpdate(ObjectInstance):
         if not isinstance(value, str):
             return False
         if not value:
-            if not self.machine.allows(Event.RESET):
-                raise MethodNotAllowed(f"reset not allowed in {self.machine.state.name}")
+            self._check_reset()
         elif self.machine.state is not State.IDLE:
             raise MethodNotAllowed(f"Package URI write not allowed in {self.machine.state.name}")
         return True
@@ -404,8 +407,7 @@ class FirmwareUpdate(ObjectInstance):
 
     async def reset(self) -> None:
         """Back to Idle with Update Result 0 (empty Package or empty Package URI written)."""
-        if not self.machine.allows(Event.RESET):
-            raise MethodNotAllowed(f"reset not allowed in {self.machine.state.name}")
+        self._check_reset()
         await self._stop_task()
         if self.machine.state is not State.IDLE:
             with contextlib.suppress(Exception):

@@ -239,16 +239,10 @@ def _parse_value(rtype: ResourceType, raw: Json, where: str) -> Value:
 
 def _natural_type(raw: Json, where: str) -> ResourceType:
     """The type of a JSON value given without a type or definition."""
-    if isinstance(raw, bool):
-        return ResourceType.BOOLEAN
-    if isinstance(raw, int):
-        return ResourceType.INTEGER
-    if isinstance(raw, float):
-        return ResourceType.FLOAT
-    if isinstance(raw, str):
-        return ResourceType.STRING
     if isinstance(raw, Mapping):
         return ResourceType.OBJLNK
+    if isinstance(raw, bool | int | float | str):
+        return guess_type(raw)
     raise RestInputError(f"{where}: cannot tell the type of {raw!r}; give a 'type'")
 
 

@@ -20,8 +20,15 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from typing import Generic, TypeVar
 
-__all__ = ["Address", "DatagramTransport", "ErrorCallback", "ReceiveCallback"]
+__all__ = [
+    "Address",
+    "DatagramTransport",
+    "ErrorCallback",
+    "ReceiveCallback",
+    "TransportWrapper",
+]
 
 Address = tuple[str, int]
 """A peer as ``(host, port)``; ``host`` is a numeric IPv4 or IPv6 address."""
@@ -72,3 +79,49 @@ class DatagramTransport(abc.ABC):
     @abc.abstractmethod
     def is_closed(self) -> bool:
         """True once :meth:`close` was called or the socket was lost."""
+
+
+_Inner = TypeVar("_Inner", bound=DatagramTransport)
+
+
+class TransportWrapper(DatagramTransport, Generic[_Inner]):
+    """A transport that adds behaviour around another one, :attr:`inner`.
+
+    Everything a subclass does not override goes through unchanged: datagrams
+    and errors from ``inner`` reach this transport's callbacks (through
+    :meth:`_received` and :meth:`_error`, which a subclass may extend), sends,
+    closing, the local address, peer identities and the closed state are
+    those of ``inner``.
+    """
+
+    def __init__(self, inner: _Inner) -> None:
+        super().__init__()
+        self._inner = inner
+        inner.set_callbacks(self._received, self._error)
+
+    @property
+    def inner(self) -> _Inner:
+        return self._inner
+
+    def _received(self, data: bytes, remote: Address) -> None:
+        self._on_datagram(data, remote)
+
+    def _error(self, exc: OSError, remote: Address | None) -> None:
+        self._on_error(exc, remote)
+
+    def send(self, data: bytes, remote: Address) -> None:
+        self._inner.send(data, remote)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    @property
+    def local_address(self) -> Address:
+        return self._inner.local_address
+
+    def peer_identity(self, remote: Address) -> bytes | str | None:
+        return self._inner.peer_identity(remote)
+
+    @property
+    def is_closed(self) -> bool:
+        return self._inner.is_closed

@@ -11,18 +11,17 @@ import pytest
 from lwm2m.coap.endpoint import Endpoint
 from lwm2m.coap.layer import TransmissionParams
 from lwm2m.coap.message import Message
-from lwm2m.transport.base import Address, DatagramTransport
+from lwm2m.transport.base import Address, TransportWrapper
 from lwm2m.transport.udp import UdpTransport
 
 FAST = TransmissionParams(ack_timeout=0.05, ack_random_factor=1.5, empty_ack_delay=0.02)
 
 
-class WrappedTransport(DatagramTransport):
+class WrappedTransport(TransportWrapper[UdpTransport]):
     """Wraps a real UDP transport to record, drop or duplicate datagrams."""
 
     def __init__(self, inner: UdpTransport, seed: int = 0) -> None:
-        super().__init__()
-        self.inner = inner
+        super().__init__(inner)
         self.rng = random.Random(seed)
         self.drop_out = 0.0
         self.drop_in = 0.0
@@ -31,22 +30,18 @@ class WrappedTransport(DatagramTransport):
         self.received: list[tuple[Message, Address]] = []
         self.dropped = 0
         self.record = True
-        inner.set_callbacks(self._deliver, self._error)
 
     @classmethod
     async def create(cls, host: str = "127.0.0.1", seed: int = 0) -> WrappedTransport:
         return cls(await UdpTransport.create(host, 0), seed)
 
-    def _deliver(self, data: bytes, remote: Address) -> None:
+    def _received(self, data: bytes, remote: Address) -> None:
         if self.drop_in and self.rng.random() < self.drop_in:
             self.dropped += 1
             return
         if self.record:
             self.received.append((Message.decode(data), remote))
         self._on_datagram(data, remote)
-
-    def _error(self, exc: OSError, remote: Address | None) -> None:
-        self._on_error(exc, remote)
 
     def send(self, data: bytes, remote: Address) -> None:
         if self.record:
@@ -57,17 +52,6 @@ class WrappedTransport(DatagramTransport):
         self.inner.send(data, remote)
         if self.dup_out and self.rng.random() < self.dup_out:
             self.inner.send(data, remote)
-
-    def close(self) -> None:
-        self.inner.close()
-
-    @property
-    def local_address(self) -> Address:
-        return self.inner.local_address
-
-    @property
-    def is_closed(self) -> bool:
-        return self.inner.is_closed
 
 
 async def wrapped_endpoint(

@@ -1,4 +1,5 @@
-"""Shared test data for the SenML-like format tests: an object with every type, value strategies."""
+"""Shared test data for the format tests: the TS example Device instance, an object with every
+type, value strategies."""
 
 from __future__ import annotations
 
@@ -48,6 +49,29 @@ def make_registry() -> Registry:
 
 
 REG = make_registry()
+
+
+def device_instance() -> InstanceNode:
+    """Read /3/0 of the example client in the TS format examples (Core TS 1.1.1 7.4)."""
+    return InstanceNode(
+        0,
+        {
+            0: ResourceNode(0, "Open Mobile Alliance"),
+            1: ResourceNode(1, "Lightweight M2M Client"),
+            2: ResourceNode(2, "345000123"),
+            3: ResourceNode(3, "1.0"),
+            6: MultiResourceNode(6, {0: 1, 1: 5}),
+            7: MultiResourceNode(7, {0: 3800, 1: 5000}),
+            8: MultiResourceNode(8, {0: 125, 1: 900}),
+            9: ResourceNode(9, 100),
+            10: ResourceNode(10, 15),
+            11: MultiResourceNode(11, {0: 0}),
+            13: ResourceNode(13, 1367491215),
+            14: ResourceNode(14, "+02:00"),
+            16: ResourceNode(16, "U"),
+        },
+    )
+
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
 VALUES: dict[ResourceType, st.SearchStrategy[Value]] = {

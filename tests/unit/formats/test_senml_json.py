@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 
 sys.path.insert(0, str(FsPath(__file__).parent))  # the shared senml_testutil module
-from senml_testutil import REG, TYPES_OID, assert_round_trip, instances
+from senml_testutil import REG, TYPES_OID, assert_round_trip, device_instance, instances
 
 from lwm2m.errors import DecodeError, EncodeError
 from lwm2m.formats import senml_json
@@ -33,27 +33,6 @@ DEVICE_SENML_JSON = (
     b'{"n":"10","v":15},{"n":"11/0","v":0},{"n":"13","v":1367491215},'
     b'{"n":"14","vs":"+02:00"},{"n":"16","vs":"U"}]'
 )
-
-
-def device_instance() -> InstanceNode:
-    return InstanceNode(
-        0,
-        {
-            0: ResourceNode(0, "Open Mobile Alliance"),
-            1: ResourceNode(1, "Lightweight M2M Client"),
-            2: ResourceNode(2, "345000123"),
-            3: ResourceNode(3, "1.0"),
-            6: MultiResourceNode(6, {0: 1, 1: 5}),
-            7: MultiResourceNode(7, {0: 3800, 1: 5000}),
-            8: MultiResourceNode(8, {0: 125, 1: 900}),
-            9: ResourceNode(9, 100),
-            10: ResourceNode(10, 15),
-            11: MultiResourceNode(11, {0: 0}),
-            13: ResourceNode(13, 1367491215),
-            14: ResourceNode(14, "+02:00"),
-            16: ResourceNode(16, "U"),
-        },
-    )
 
 
 P = Path.parse

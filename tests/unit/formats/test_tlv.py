@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import math
 import struct
+import sys
+from pathlib import Path as FsPath
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+sys.path.insert(0, str(FsPath(__file__).parent))  # the shared senml_testutil module
+from senml_testutil import device_instance
 
 from lwm2m.errors import DecodeError, EncodeError, UnsupportedFormat
 from lwm2m.formats import tlv
@@ -120,24 +125,7 @@ DEVICE_BODY = h(
     """
 )
 
-DEVICE_NODE = InstanceNode(
-    0,
-    {
-        0: ResourceNode(0, "Open Mobile Alliance"),
-        1: ResourceNode(1, "Lightweight M2M Client"),
-        2: ResourceNode(2, "345000123"),
-        3: ResourceNode(3, "1.0"),
-        6: MultiResourceNode(6, {0: 1, 1: 5}),
-        7: MultiResourceNode(7, {0: 3800, 1: 5000}),
-        8: MultiResourceNode(8, {0: 125, 1: 900}),
-        9: ResourceNode(9, 100),
-        10: ResourceNode(10, 15),
-        11: MultiResourceNode(11, {0: 0}),
-        13: ResourceNode(13, 1367491215),
-        14: ResourceNode(14, "+02:00"),
-        16: ResourceNode(16, "U"),
-    },
-)
+DEVICE_NODE = device_instance()
 
 
 def test_core_6_4_3_1_single_object_instance_read_device_3_0() -> None:

@@ -1,12 +1,20 @@
-"""What the IPSO objects share: multiple instances and the Application Type resource."""
+"""What the IPSO objects share: multiple instances, Application Type, Timestamp and the
+Delay Duration / Minimum Off-time pair of the timed outputs."""
 
 from __future__ import annotations
 
 from lwm2m.client.store import ObjectStore
-from lwm2m.objects._base import Clock, ObjectInstance, Scheduler
+from lwm2m.objects._base import Clock, ObjectInstance, Scheduler, non_negative
 
 APPLICATION_TYPE = 5750
 TIMESTAMP = 5518
+DELAY_DURATION, MINIMUM_OFF_TIME = 5521, 5525
+
+
+def check_delays(delay_duration: float, minimum_off_time: float) -> None:
+    """Refuse a negative Delay Duration or Minimum Off-time before an instance is created."""
+    if not (non_negative(delay_duration) and non_negative(minimum_off_time)):
+        raise ValueError("delay duration and minimum off-time must be >= 0")
 
 
 class IpsoInstance(ObjectInstance):
@@ -29,3 +37,12 @@ class IpsoInstance(ObjectInstance):
         """Timestamp (5518) of the latest measurement or change, when the object has one."""
         if self.has_resource(TIMESTAMP):
             self._set(TIMESTAMP, int(self.clock()))
+
+    def _install_delays(self, delay_duration: float, minimum_off_time: float) -> None:
+        """Delay Duration (5521) and Minimum Off-time (5525); a server write must be >= 0."""
+        for rid, seconds in (
+            (DELAY_DURATION, delay_duration),
+            (MINIMUM_OFF_TIME, minimum_off_time),
+        ):
+            self._set(rid, float(seconds))
+            self._on_validate(rid, non_negative)

@@ -12,10 +12,15 @@ from collections.abc import Callable
 
 from lwm2m.client.store import ObjectStore
 from lwm2m.errors import BadRequest
-from lwm2m.objects._base import Clock, Scheduler, TimerHandle, non_negative
-from lwm2m.objects.ipso._common import IpsoInstance
+from lwm2m.objects._base import Clock, Scheduler, TimerHandle
+from lwm2m.objects.ipso._common import (
+    DELAY_DURATION,
+    MINIMUM_OFF_TIME,
+    IpsoInstance,
+    check_delays,
+)
 
-ON_OFF, LEVEL, DELAY, MIN_OFF_TIME = 5850, 5548, 5521, 5525
+ON_OFF, LEVEL = 5850, 5548
 
 
 class Buzzer(IpsoInstance):
@@ -36,8 +41,7 @@ class Buzzer(IpsoInstance):
         clock: Clock | None = None,
         scheduler: Scheduler | None = None,
     ) -> None:
-        if not (non_negative(delay_duration) and non_negative(minimum_off_time)):
-            raise ValueError("delay duration and minimum off-time must be >= 0")
+        check_delays(delay_duration, minimum_off_time)
         super().__init__(
             store,
             instance_id,
@@ -53,10 +57,7 @@ class Buzzer(IpsoInstance):
         self._on_validate(ON_OFF, self._may_switch)
         self._on_write(ON_OFF, lambda v: self._switch(bool(v)))
         self._set(LEVEL, float(level))
-        self._set(DELAY, float(delay_duration))
-        self._on_validate(DELAY, non_negative)
-        self._set(MIN_OFF_TIME, float(minimum_off_time))
-        self._on_validate(MIN_OFF_TIME, non_negative)
+        self._install_delays(delay_duration, minimum_off_time)
 
     @property
     def on(self) -> bool:
@@ -86,11 +87,11 @@ class Buzzer(IpsoInstance):
         changed = on != self._on
         self._on = on
         if on:
-            delay = float(self._get(DELAY))
+            delay = float(self._get(DELAY_DURATION))
             if delay > 0:
                 self._stop_timer = self.scheduler.call_later(delay, self.turn_off)
         elif changed:
-            self._rearm_at = self.clock() + float(self._get(MIN_OFF_TIME))
+            self._rearm_at = self.clock() + float(self._get(MINIMUM_OFF_TIME))
         self._set(ON_OFF, on)
         if changed and self.on_change is not None:
             self.on_change(self)

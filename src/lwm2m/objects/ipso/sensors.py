@@ -11,7 +11,7 @@ Measured Values (5605) sets both to the current value.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import ClassVar, TypedDict, Unpack
 
 from lwm2m.client.store import ObjectStore
 from lwm2m.errors import ModelError
@@ -27,6 +27,17 @@ MIN_MEASURED, MAX_MEASURED = 5601, 5602
 MIN_RANGE, MAX_RANGE = 5603, 5604
 RESET_MIN_MAX = 5605
 SENSOR_TYPE = 5751
+
+
+class SensorOptions(TypedDict, total=False):
+    """The keyword options of every sensor constructor (see :class:`MeasuringSensor`)."""
+
+    instance_id: int | None
+    units: str | None
+    min_range: float | None
+    max_range: float | None
+    application_type: str | None
+    clock: Clock | None
 
 
 class MeasuringSensor(IpsoInstance):
@@ -117,24 +128,9 @@ class Sensor(MeasuringSensor):
         self,
         store: ObjectStore,
         value: Reading = 0.0,
-        *,
-        instance_id: int | None = None,
-        units: str | None = None,
-        min_range: float | None = None,
-        max_range: float | None = None,
-        application_type: str | None = None,
-        clock: Clock | None = None,
+        **options: Unpack[SensorOptions],
     ) -> None:
-        super().__init__(
-            store,
-            {SENSOR_VALUE: value},
-            instance_id=instance_id,
-            units=units,
-            min_range=min_range,
-            max_range=max_range,
-            application_type=application_type,
-            clock=clock,
-        )
+        super().__init__(store, {SENSOR_VALUE: value}, **options)
 
     @property
     def value(self) -> float:
@@ -180,25 +176,10 @@ class Accelerometer(MeasuringSensor):
         x: Reading = 0.0,
         y: Reading | None = None,
         z: Reading | None = None,
-        *,
-        instance_id: int | None = None,
-        units: str | None = None,
-        min_range: float | None = None,
-        max_range: float | None = None,
-        application_type: str | None = None,
-        clock: Clock | None = None,
+        **options: Unpack[SensorOptions],
     ) -> None:
         axes = {rid: r for rid, r in zip(self.value_ids, (x, y, z), strict=True) if r is not None}
-        super().__init__(
-            store,
-            axes,
-            instance_id=instance_id,
-            units=units,
-            min_range=min_range,
-            max_range=max_range,
-            application_type=application_type,
-            clock=clock,
-        )
+        super().__init__(store, axes, **options)
 
     def update(self, x: float, y: float | None = None, z: float | None = None) -> None:
         for rid, value in zip(self.value_ids, (x, y, z), strict=True):

@@ -31,6 +31,10 @@ class DigitalInput(IpsoInstance):
         self._count = 0
         self._set(STATE, False)
         self._set(COUNTER, 0)
+        self._install()
+
+    def _install(self) -> None:
+        """Subclass hook: set up further resources once state and counter are in place."""
 
     @property
     def state(self) -> bool:
@@ -58,17 +62,7 @@ class DigitalInput(IpsoInstance):
 class OnOffSwitch(DigitalInput):
     object_id = 3342
 
-    def __init__(
-        self,
-        store: ObjectStore,
-        *,
-        instance_id: int | None = None,
-        application_type: str | None = None,
-        clock: Clock | None = None,
-    ) -> None:
-        super().__init__(
-            store, instance_id=instance_id, application_type=application_type, clock=clock
-        )
+    def _install(self) -> None:
         self._on_timer = Stopwatch(self.clock)
         self._off_timer = Stopwatch(self.clock)
         self._off_timer.start()

@@ -30,9 +30,14 @@ from collections.abc import Callable
 
 from lwm2m.client.store import ObjectStore
 from lwm2m.objects._base import Clock, Scheduler, TimerHandle, non_negative
-from lwm2m.objects.ipso._common import IpsoInstance
+from lwm2m.objects.ipso._common import (
+    DELAY_DURATION,
+    MINIMUM_OFF_TIME,
+    IpsoInstance,
+    check_delays,
+)
 
-DELAY, REMAINING, MIN_OFF, TRIGGER, ON_OFF = 5521, 5538, 5525, 5523, 5850
+REMAINING, TRIGGER, ON_OFF = 5538, 5523, 5850
 INPUT_COUNTER, CUMULATIVE, OUTPUT, COUNTER, MODE = 5501, 5544, 5543, 5534, 5526
 
 
@@ -62,8 +67,7 @@ class Timer(IpsoInstance):
         clock: Clock | None = None,
         scheduler: Scheduler | None = None,
     ) -> None:
-        if not (non_negative(delay_duration) and non_negative(minimum_off_time)):
-            raise ValueError("delay duration and minimum off-time must be >= 0")
+        check_delays(delay_duration, minimum_off_time)
         super().__init__(
             store,
             instance_id,
@@ -83,10 +87,7 @@ class Timer(IpsoInstance):
         self._cumulative = 0.0
         self._input_since = 0.0
 
-        self._set(DELAY, float(delay_duration))
-        self._on_validate(DELAY, non_negative)
-        self._set(MIN_OFF, float(minimum_off_time))
-        self._on_validate(MIN_OFF, non_negative)
+        self._install_delays(delay_duration, minimum_off_time)
         self._set(MODE, int(self._mode))
         self._on_write(MODE, lambda v: self.set_mode(TimerMode(v)))
         self._set(ON_OFF, False)
@@ -225,7 +226,7 @@ class Timer(IpsoInstance):
         self._arm(self._end_pulse)
 
     def _arm(self, action: Callable[[], None]) -> None:
-        delay = float(self._get(DELAY))
+        delay = float(self._get(DELAY_DURATION))
         self._deadline = self.clock() + delay
         self._handle = self.scheduler.call_later(delay, action)
 
@@ -237,7 +238,7 @@ class Timer(IpsoInstance):
 
     def _turn_off(self) -> None:
         if self._output:
-            self._rearm_at = self.clock() + float(self._get(MIN_OFF))
+            self._rearm_at = self.clock() + float(self._get(MINIMUM_OFF_TIME))
         self._set_output(False)
 
     def _set_output(self, on: bool) -> None:

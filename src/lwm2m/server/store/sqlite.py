@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from lwm2m.server.registration import Registration
 from lwm2m.server.store.base import (
@@ -60,6 +60,7 @@ _SCHEMA = (
     )""",
 )
 _TABLES = frozenset({"registrations", "observations", "security"})
+_T = TypeVar("_T")
 
 
 class SqliteStore:
@@ -156,6 +157,18 @@ class SqliteStore:
         rows = self._rows(sql, args)
         return rows[0] if rows else None
 
+    def _pop(
+        self, table: str, key: str, value: object, decode: Callable[[str, str], _T], what: str
+    ) -> _T | None:
+        """Delete the row of ``table`` whose column ``key`` is ``value``; its record or None."""
+        with self._write() as db:
+            row = db.execute(f"SELECT data FROM {table} WHERE {key} = ?", (value,)).fetchone()
+            if row is None:
+                return None
+            record = decode(row[0], what)
+            db.execute(f"DELETE FROM {table} WHERE {key} = ?", (value,))
+        return record
+
     # --- registrations -------------------------------------------------------------
     def put_registration(self, registration: Registration) -> None:
         data = encode_registration(registration)
@@ -182,13 +195,9 @@ class SqliteStore:
         return None if row is None else decode_registration(row[1], f"registration {row[0]!r}")
 
     def delete_registration(self, reg_id: str) -> Registration | None:
-        with self._write() as db:
-            row = db.execute("SELECT data FROM registrations WHERE id = ?", (reg_id,)).fetchone()
-            if row is None:
-                return None
-            reg = decode_registration(row[0], f"registration {reg_id!r}")
-            db.execute("DELETE FROM registrations WHERE id = ?", (reg_id,))
-        return reg
+        return self._pop(
+            "registrations", "id", reg_id, decode_registration, f"registration {reg_id!r}"
+        )
 
     def list_registrations(self) -> list[Registration]:
         return [
@@ -218,13 +227,9 @@ class SqliteStore:
         return None if row is None else decode_observation(row[0], f"observation {token.hex()}")
 
     def delete_observation(self, token: bytes) -> Observation | None:
-        with self._write() as db:
-            row = db.execute("SELECT data FROM observations WHERE token = ?", (token,)).fetchone()
-            if row is None:
-                return None
-            obs = decode_observation(row[0], f"observation {token.hex()}")
-            db.execute("DELETE FROM observations WHERE token = ?", (token,))
-        return obs
+        return self._pop(
+            "observations", "token", token, decode_observation, f"observation {token.hex()}"
+        )
 
     def list_observations(self, registration_id: str | None = None) -> list[Observation]:
         if registration_id is None:
@@ -263,13 +268,9 @@ class SqliteStore:
         return None if row is None else decode_security(row[1], f"security info {row[0]!r}")
 
     def delete_security(self, endpoint: str) -> SecurityInfo | None:
-        with self._write() as db:
-            row = db.execute("SELECT data FROM security WHERE endpoint = ?", (endpoint,)).fetchone()
-            if row is None:
-                return None
-            info = decode_security(row[0], f"security info {endpoint!r}")
-            db.execute("DELETE FROM security WHERE endpoint = ?", (endpoint,))
-        return info
+        return self._pop(
+            "security", "endpoint", endpoint, decode_security, f"security info {endpoint!r}"
+        )
 
     def list_security(self) -> list[SecurityInfo]:
         return [
