@@ -1,10 +1,12 @@
 """The sample client: a complete simulated device, as the seed's samples/net/lwm2m_client.
 
 :func:`build_sample_client` returns a :class:`SampleDevice`: a configured
-:class:`~lwm2m.client.client.Client` with Device, Connectivity Monitoring,
-Firmware Update (images written to a directory), Location, a Temperature
-sensor that drifts, Light Control and Timer objects, and the Security/Server
-instances for the given server. ``lwm2m client`` and ``lwm2m demo`` use it.
+:class:`~lwm2m.client.client.Client` with Device, Connectivity Monitoring
+(addresses from the client's sockets), Connectivity Statistics (the client's
+real traffic, collected after Start /7/0/6), Firmware Update (images written
+to a directory), Location, a Temperature sensor that drifts, Light Control and
+Timer objects, and the Security/Server instances for the given server.
+``lwm2m client`` and ``lwm2m demo`` use it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from lwm2m.client.client import Client
 from lwm2m.client.firmware_transfer import attach_firmware
 from lwm2m.model import Registry, default_registry
 from lwm2m.objects.connectivity_monitor import ConnectivityMonitor
+from lwm2m.objects.connectivity_stats import ConnectivityStatistics
 from lwm2m.objects.device import Device
 from lwm2m.objects.firmware_errors import IntegrityCheckFailed, UpdateFailed
 from lwm2m.objects.firmware_update import FirmwareUpdate, FirmwareUpdater
@@ -98,6 +101,7 @@ class SampleDevice:
     timer: Timer
     location: Location
     connectivity: ConnectivityMonitor
+    statistics: ConnectivityStatistics
     reboots: list[str] = field(default_factory=list)
     _drift: asyncio.Task[None] | None = None
 
@@ -177,6 +181,8 @@ def build_sample_client(
         on_factory_reset=lambda: reboots.append("factory-reset"),
     )
     connectivity = ConnectivityMonitor(client.store, ip_addresses=["127.0.0.1"])
+    connectivity.track(client)
+    statistics = ConnectivityStatistics(client.store, client.traffic)
     fw_dir = FsPath(firmware_dir) if firmware_dir else FsPath(tempfile.mkdtemp(prefix="lwm2m-fw-"))
     updater = DirectoryUpdater(fw_dir)
     firmware = FirmwareUpdate(client.store, updater)
@@ -196,5 +202,6 @@ def build_sample_client(
         timer=timer,
         location=location,
         connectivity=connectivity,
+        statistics=statistics,
         reboots=reboots,
     )

@@ -81,6 +81,7 @@ from lwm2m.errors import ModelError, NotFound
 from lwm2m.formats.link import format_object_list
 from lwm2m.model import Path, Registry, Value
 from lwm2m.transport.base import Address, DatagramTransport, ErrorCallback, ReceiveCallback
+from lwm2m.transport.counting import CountingTransport, TrafficCounters
 from lwm2m.transport.udp import UdpTransport
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,7 @@ class Client:
         bootstrap_timeout: float | None = None,
         transmission: TransmissionParams | None = None,
         local_host: str | None = None,
+        traffic: TrafficCounters | None = None,
     ) -> None:
         self.endpoint_name = endpoint
         self.store = ObjectStore(registry)
@@ -206,6 +208,10 @@ class Client:
         self.settings = settings
         self.transmission = transmission
         self.local_host = local_host
+        #: Datagrams and bytes of every server connection (bootstrap included, UDP and
+        #: DTLS alike) as the CoAP layer sends and receives them; kept across reconnects.
+        #: Connectivity Statistics (/7) reads it: ``ConnectivityStatistics(store, traffic)``.
+        self.traffic = traffic if traffic is not None else TrafficCounters()
         self._event_callbacks: list[EventCallback] = []
         self._event_queues: list[asyncio.Queue[Event]] = []
         self._coord: RdCoordinator | None = None
@@ -353,6 +359,17 @@ class Client:
                 self._forget_observations(ssid)  # a new Register ends them on the server
                 self._close_endpoint(conn.endpoint)
             self._execute(machine.address_changed(now))
+
+    def local_addresses(self) -> list[str]:
+        """The local IP addresses the open server connections send from (each once)."""
+        found: list[str] = []
+        for conn in self._connections.values():
+            if conn.endpoint.closed:
+                continue
+            host = conn.endpoint.local_address[0]
+            if host not in found and host not in ("", "0.0.0.0", "::"):
+                found.append(host)
+        return found
 
     @property
     def registered_servers(self) -> list[int]:
@@ -598,7 +615,7 @@ class Client:
         else:
             udp = await _open_udp(local, remote)
             gate = _ReceiveGate(udp, functools.partial(self._asleep, key))
-            endpoint = Endpoint(gate, params=self.transmission)
+            endpoint = Endpoint(CountingTransport(gate, self.traffic), params=self.transmission)
         if key is None:
             context = ServerContext(short_id=0, is_bootstrap=True)
         else:
@@ -654,13 +671,16 @@ class Client:
     ) -> Endpoint:
         from lwm2m.client.dtls import open_dtls_endpoint
 
-        # The queue-mode receive gate sits between the DTLS session and the Endpoint.
+        # The queue-mode receive gate and the traffic counter sit between the DTLS session
+        # and the Endpoint: the counts are of CoAP datagrams, without DTLS overhead.
         endpoint: Endpoint = await open_dtls_endpoint(
             local,
             remote,
             security,
             params=self.transmission,
-            wrap=lambda t: _ReceiveGate(t, functools.partial(self._asleep, key)),
+            wrap=lambda t: CountingTransport(
+                _ReceiveGate(t, functools.partial(self._asleep, key)), self.traffic
+            ),
         )
         return endpoint
 

@@ -1,18 +1,32 @@
 """Connectivity Monitoring object (4): the current network connection, as the application sees it.
 
 Every resource takes a fixed value or a callable read on demand, so live
-readings (signal strength, addresses) come straight from the platform.
+readings (Radio Signal Strength, Link Quality, ...) come straight from the
+platform. :meth:`ConnectivityMonitor.track` keeps IP Addresses (4) and Router
+IP Addresses (5) current from a client: the local addresses its server
+sockets really send from, and the host's default gateways.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from typing import Any
+import ipaddress
+import logging
+import socket
+import struct
+from collections.abc import Callable, Sequence
+from pathlib import Path as FsPath
+from typing import Any, Protocol
 
 from lwm2m.client.store import ObjectStore
 from lwm2m.errors import ModelError
 from lwm2m.objects._base import ObjectInstance
+
+log = logging.getLogger(__name__)
+
+_ROUTE4 = FsPath("/proc/net/route")
+_ROUTE6 = FsPath("/proc/net/ipv6_route")
+_RTF_GATEWAY = 0x2  # route flag: the route goes through a gateway (linux/route.h)
 
 
 class NetworkBearer(enum.IntEnum):
@@ -94,3 +108,78 @@ class ConnectivityMonitor(ObjectInstance):
         for name, value in fields.items():
             rdef = self.store.resource_def(self.rpath(FIELDS[name]))
             self._set(rdef.id, list(value) if rdef.multiple else value)
+
+    def track(
+        self,
+        client: AddressSource,
+        *,
+        routers: Callable[[], list[str]] | None = None,
+    ) -> None:
+        """Keep IP Addresses (4) and Router IP Addresses (5) current from ``client``.
+
+        Refreshed now and whenever the client opens a server connection (start,
+        reconnect, :meth:`~lwm2m.client.client.Client.address_changed`). Routers
+        come from ``routers()``, by default :func:`default_gateways`.
+        """
+        find_routers = routers if routers is not None else default_gateways
+
+        def refresh(endpoint: Any = None, key: int | None = None) -> None:
+            addresses = client.local_addresses()
+            if endpoint is not None:
+                host = str(endpoint.local_address[0])
+                if host not in addresses and not _unspecified(host):
+                    addresses.append(host)
+            fields: dict[str, Any] = {"router_ip_addresses": find_routers()}
+            if addresses:  # keep the configured ones until a socket is open
+                fields["ip_addresses"] = addresses
+            self.update(**fields)
+
+        refresh()
+        client.endpoint_setup.append(refresh)
+
+
+class AddressSource(Protocol):
+    """What :meth:`ConnectivityMonitor.track` needs of a client."""
+
+    @property
+    def endpoint_setup(self) -> list[Callable[[Any, int | None], None]]: ...
+
+    def local_addresses(self) -> list[str]: ...
+
+
+def _unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_unspecified
+    except ValueError:
+        return True
+
+
+def default_gateways(route4: FsPath = _ROUTE4, route6: FsPath = _ROUTE6) -> list[str]:
+    """The host's default routers (IPv4, then IPv6) from the Linux routing tables in
+    ``/proc``; empty where those tables do not exist or cannot be read."""
+    found: list[str] = []
+    try:
+        lines4 = route4.read_text().splitlines()[1:]  # first line: column names
+    except OSError:
+        lines4 = []
+    for line in lines4:
+        cols = line.split()
+        try:
+            if cols[1] == "00000000" and int(cols[3], 16) & _RTF_GATEWAY:
+                # Little-endian hex of the address in network order.
+                found.append(socket.inet_ntoa(struct.pack("<I", int(cols[2], 16))))
+        except (IndexError, ValueError, struct.error):
+            log.debug("unexpected line in %s: %r", route4, line)
+    try:
+        lines6 = route6.read_text().splitlines()
+    except OSError:
+        lines6 = []
+    for line in lines6:
+        cols = line.split()
+        try:
+            dest, prefix, gateway = cols[0], cols[1], cols[4]
+            if int(dest, 16) == 0 and int(prefix, 16) == 0 and int(gateway, 16) != 0:
+                found.append(str(ipaddress.IPv6Address(bytes.fromhex(gateway))))
+        except (IndexError, ValueError):
+            log.debug("unexpected line in %s: %r", route6, line)
+    return list(dict.fromkeys(found))

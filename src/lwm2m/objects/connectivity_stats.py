@@ -1,56 +1,33 @@
-"""Connectivity Statistics object (7) and the traffic counters the transport feeds.
+"""Connectivity Statistics object (7) over the traffic counters the transport feeds.
 
-:class:`TrafficCounters` is what a transport calls for every datagram it
-sends or receives. The object shows the counters collected between Start (6)
-and Stop (7); Start resets resources 0-5 first, and a non-zero Collection
-Period (8) stops the collection by itself after that many seconds.
+:class:`~lwm2m.transport.counting.TrafficCounters` is fed by
+:class:`~lwm2m.transport.counting.CountingTransport` for every datagram a
+client connection sends or receives (``Client.traffic``; pass it here to
+show the client's real traffic). The object shows what was collected between
+Start (6) and Stop (7): Start resets resources 0-5 to 0 and collects, Stop
+keeps the values readable but collects no more, and a non-zero Collection
+Period (8) stops the collection by itself that many seconds after Start
+(object 7 definition, resources 6-8).
+
+Tx Data (2) and Rx Data (3) are whole KiB (rounded down) of CoAP datagrams,
+without DTLS, UDP and IP overhead (see :mod:`lwm2m.transport.counting`). SMS
+counters (0, 1) stay 0: this stack has no SMS binding.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from lwm2m.client.store import ObjectStore
 from lwm2m.objects._base import Clock, ObjectInstance, Scheduler, TimerHandle, non_negative
+from lwm2m.transport.counting import TrafficCounters
 
-
-@dataclass(slots=True)
-class TrafficCounters:
-    """Bytes and messages in each direction; counting happens only while ``enabled``."""
-
-    enabled: bool = True
-    tx_bytes: int = 0
-    rx_bytes: int = 0
-    tx_messages: int = 0
-    rx_messages: int = 0
-    max_message_size: int = 0
-    sms_tx: int = 0
-    sms_rx: int = 0
-
-    def on_sent(self, nbytes: int) -> None:
-        if self.enabled:
-            self.tx_bytes += nbytes
-            self.tx_messages += 1
-            self.max_message_size = max(self.max_message_size, nbytes)
-
-    def on_received(self, nbytes: int) -> None:
-        if self.enabled:
-            self.rx_bytes += nbytes
-            self.rx_messages += 1
-            self.max_message_size = max(self.max_message_size, nbytes)
-
-    @property
-    def average_message_size(self) -> int:
-        messages = self.tx_messages + self.rx_messages
-        return (self.tx_bytes + self.rx_bytes) // messages if messages else 0
-
-    def reset(self) -> None:
-        self.tx_bytes = self.rx_bytes = self.tx_messages = self.rx_messages = 0
-        self.max_message_size = self.sms_tx = self.sms_rx = 0
+__all__ = ["ConnectivityStatistics", "TrafficCounters"]
 
 
 class ConnectivityStatistics(ObjectInstance):
-    """The instance /7/0 over a :class:`TrafficCounters` (created when not given)."""
+    """The instance /7/0 over a :class:`TrafficCounters` (created when not given).
+
+    The object owns ``counters.enabled``: nothing is collected until Start.
+    """
 
     object_id = 7
 
