@@ -66,7 +66,7 @@ class AccessControl:
     @property
     def enforced(self) -> bool:
         """Access control applies only with more than one server account (Core TS 7.3)."""
-        return len(self.store.instance_ids(SERVER_OBJECT)) > 1
+        return self.store.instance_count(SERVER_OBJECT) > 1
 
     def _value(self, aco: int, rid: int) -> object:
         try:

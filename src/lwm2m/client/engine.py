@@ -35,8 +35,8 @@ from lwm2m import formats
 from lwm2m.client.access_control import ACCESS_CONTROL_OBJECT, AccessControl, Right
 from lwm2m.client.attributes import AttributeStore, AttributeUpdate, format_attribute
 from lwm2m.client.store import ObjectStore
-from lwm2m.coap.message import Message
-from lwm2m.coap.numbers import Code, ContentFormat
+from lwm2m.coap.message import Message, Option, encode_uint
+from lwm2m.coap.numbers import Code, ContentFormat, OptionNumber
 from lwm2m.errors import (
     BadRequest,
     DecodeError,
@@ -71,6 +71,9 @@ BOOTSTRAP_ONLY_OBJECTS = frozenset({0, 21})
 COMPOSITE_FORMATS = frozenset(
     {ContentFormat.SENML_JSON, ContentFormat.SENML_CBOR, ContentFormat.LWM2M_CBOR}
 )
+#: Entries kept in each per-engine lookup cache (request paths, negotiated formats);
+#: a full cache is emptied, which bounds memory against a peer sending many paths.
+_CACHE_SIZE = 256
 
 
 @dataclass(slots=True)
@@ -89,11 +92,19 @@ class Engine:
         self.store = store
         self.lwm2m_version = lwm2m_version
         self.access = AccessControl(store)
+        # Uri-Path segments -> Path, so a repeated request path is parsed once.
+        self._paths: dict[tuple[str, ...], Path] = {}
+        # (Accept, version, path level, node type) -> answer format, for reads whose
+        # format does not depend on the value (objects and instances).
+        self._formats: dict[tuple[int | None, str, int, type], int] = {}
 
     # ------------------------------------------------------------ dispatch
     async def handle(self, request: Message, server: ServerContext) -> Message:
         """Answer one request; never raises for a bad request."""
         try:
+            if request.code == Code.GET:
+                # Read and Discover are synchronous: no second coroutine on the hot path.
+                return self._get(request, self._target(request, server), server)
             return await self._dispatch(request, server)
         except OperationError as exc:
             log.info("%s %s -> %s: %s", _method(request), request.path_string, exc.code, exc)
@@ -102,20 +113,39 @@ class Engine:
             log.info("%s %s -> 4.00: %s", _method(request), request.path_string, exc)
             return _error(request, Code.BAD_REQUEST, str(exc))
 
-    async def _dispatch(self, req: Message, server: ServerContext) -> Message:
-        try:
-            path = Path.from_segments(req.uri_path)
-        except ModelError as exc:
-            raise NotFound(str(exc)) from None
+    def _path(self, segments: tuple[str, ...]) -> Path:
+        """The LwM2M path of the request's Uri-Path (4.04 when it is not one)."""
+        path = self._paths.get(segments)
+        if path is None:
+            try:
+                path = Path.from_segments(segments)
+            except ModelError as exc:
+                raise NotFound(str(exc)) from None
+            if len(self._paths) >= _CACHE_SIZE:
+                self._paths.clear()
+            self._paths[segments] = path
+        return path
+
+    def _target(self, req: Message, server: ServerContext) -> Path:
+        """The request path, which a management server may not take into object 0 or 21."""
+        path = self._path(req.uri_path)
         if path and path[0] in BOOTSTRAP_ONLY_OBJECTS and not server.is_bootstrap:
             raise Unauthorized(f"object {path[0]} is not accessible to a management server")
+        return path
+
+    def _get(self, req: Message, path: Path, server: ServerContext) -> Message:
+        # Discover and Observe follow the Read right (Core TS 1.1 7.3).
+        self.authorize(server, path, Right.READ)
+        accept = req.accept
+        if accept == ContentFormat.LINK_FORMAT:
+            return self.discover(req, path, server)
+        return self._read(req, accept, path, server)
+
+    async def _dispatch(self, req: Message, server: ServerContext) -> Message:
+        path = self._target(req, server)
         code = req.code
         if code == Code.GET:
-            # Discover and Observe follow the Read right (Core TS 1.1 7.3).
-            self.authorize(server, path, Right.READ)
-            if req.accept == ContentFormat.LINK_FORMAT:
-                return self.discover(req, path, server)
-            return self.read(req, path, server)
+            return self._get(req, path, server)
         if code == Code.PUT:
             if not req.payload and req.content_format is None and req.uri_query:
                 self.authorize(server, path, Right.READ)
@@ -139,7 +169,7 @@ class Engine:
             return await self.create(req, path, server)
         if len(path) == 3:
             rdef = self.store.resource_def(path)
-            if rdef.operations.executable:
+            if rdef.executable:
                 self.authorize(server, path, Right.EXECUTE)
                 return await self.execute(req, path)
             if not req.payload:
@@ -170,11 +200,27 @@ class Engine:
     # --------------------------------------------------------------- Read
     def response_format(self, req: Message, path: Path, node: Node | Records) -> int:
         """Pick the response content format for ``node`` (Accept or the version default)."""
+        return self._format(req.accept, path, node)
+
+    def _format(self, accept: int | None, path: Path, node: Node | Records) -> int:
+        if len(path) < 3:
+            # Objects and instances: the answer depends on the node kind, not its values.
+            key = (accept, self.lwm2m_version, len(path), type(node))
+            fmt = self._formats.get(key)
+            if fmt is None:
+                fmt = self._negotiate(accept, path, node)
+                if len(self._formats) >= _CACHE_SIZE:
+                    self._formats.clear()
+                self._formats[key] = fmt
+            return fmt
+        return self._negotiate(accept, path, node)
+
+    def _negotiate(self, accept: int | None, path: Path, node: Node | Records) -> int:
         single: ResourceType | None = None
         if len(path) == 4 or (len(path) == 3 and not isinstance(node, MultiResourceNode)):
             single = self.store.type_of(path)
         try:
-            fmt = negotiation.choose_format(req.accept, path, self.lwm2m_version, single)
+            fmt = negotiation.choose_format(accept, path, self.lwm2m_version, single)
         except UnsupportedFormat as exc:
             raise NotAcceptable(str(exc)) from None
         if not negotiation.supports(fmt, path, node):
@@ -182,18 +228,24 @@ class Engine:
         return fmt
 
     def encode(self, req: Message, path: Path, node: Node | Records) -> tuple[int, bytes]:
-        fmt = self.response_format(req, path, node)
+        return self._encode(req.accept, path, node)
+
+    def _encode(self, accept: int | None, path: Path, node: Node | Records) -> tuple[int, bytes]:
+        fmt = self._format(accept, path, node)
         try:
             return fmt, formats.encode(fmt, node, path, self.store.registry)
         except UnsupportedFormat as exc:
             raise NotAcceptable(str(exc)) from None
 
     def read(self, req: Message, path: Path, server: ServerContext) -> Message:
+        return self._read(req, req.accept, path, server)
+
+    def _read(self, req: Message, accept: int | None, path: Path, server: ServerContext) -> Message:
         if not path:
             raise MethodNotAllowed("Read on the root path needs Read-Composite (FETCH)")
         node = self._read_node(path, server)
-        fmt, payload = self.encode(req, path, node)
-        return Message.response_to(req, Code.CONTENT, payload, content_format=fmt)
+        fmt, payload = self._encode(accept, path, node)
+        return Message.response_to(req, Code.CONTENT, payload, options=(_content_format(fmt),))
 
     # --------------------------------------------------------------- Write
     def decode(self, req: Message, path: Path) -> Node | Records:
@@ -219,7 +271,7 @@ class Engine:
         if not server.is_bootstrap and len(path) >= 3:
             # The target decides before the payload is looked at: 4.04, then 4.05.
             rdef = self.store.resource_def(path)
-            if not rdef.operations.writable:
+            if not rdef.writable:
                 raise MethodNotAllowed(f"{path} is not writable")
         node = self.decode(req, path)
         if isinstance(node, dict):
@@ -565,6 +617,17 @@ def _expand_root(paths: list[Path], object_ids: list[int]) -> list[Path]:
         else:
             out.extend(Path(oid) for oid in object_ids if oid not in BOOTSTRAP_ONLY_OBJECTS)
     return out
+
+
+_CONTENT_FORMAT_OPTIONS: dict[int, Option] = {}
+
+
+def _content_format(fmt: int) -> Option:
+    """The Content-Format option of an answer in ``fmt``, encoded once per format."""
+    option = _CONTENT_FORMAT_OPTIONS.get(fmt)
+    if option is None:
+        option = _CONTENT_FORMAT_OPTIONS[fmt] = (OptionNumber.CONTENT_FORMAT, encode_uint(fmt, 2))
+    return option
 
 
 def _method(req: Message) -> str:

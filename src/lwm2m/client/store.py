@@ -29,7 +29,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from lwm2m.errors import (
     BadRequest,
@@ -74,6 +74,34 @@ def _resolve(stored: Stored) -> Value:
     return stored() if callable(stored) else stored
 
 
+_V = TypeVar("_V")
+_Snapshot: TypeAlias = tuple[
+    "ObjectDef | None", dict[int, "ResourceNode | MultiResourceNode"], tuple[int, ...]
+]
+_NO_DEFS: dict[int, ResourceDef] = {}
+_PENDING = ResourceNode(-1, None)  # a snapshot's place of a resource read on demand
+
+
+def _put(table: dict[int, _V], key: int, value: _V) -> None:
+    """``table[key] = value`` keeping ``table`` in ascending key order.
+
+    Instances keep their resources (and multiple resources their instances) in id
+    order, so a Read walks them as they are instead of sorting on every request.
+    """
+    if key in table or not table or key > next(reversed(table)):
+        table[key] = value
+        return
+    table[key] = value
+    ordered = sorted(table.items())
+    table.clear()
+    table.update(ordered)
+
+
+def _ordered(table: dict[int, _V]) -> dict[int, _V]:
+    """A copy of ``table`` in ascending key order."""
+    return dict(sorted(table.items()))
+
+
 @dataclass(slots=True)
 class _Callbacks:
     validate: dict[Path, ValidateCallback] = field(default_factory=dict)
@@ -102,6 +130,10 @@ class ObjectStore:
         self.registry = registry if registry is not None else default_registry()
         # object id -> instance id -> resource id -> stored value or {ri: stored}
         self._data: dict[int, dict[int, dict[int, Stored | dict[int, Stored]]]] = {}
+        # (object id, instance id) -> what a Read of the instance returns: the object
+        # definition it was built with, resource nodes in id order, and the resources
+        # holding callables (read again each time). Every change to the instance drops it.
+        self._snapshots: dict[tuple[int, ...], _Snapshot] = {}
         self.callbacks = _Callbacks()
         self._listeners: list[ChangeListener] = []
 
@@ -145,6 +177,9 @@ class ObjectStore:
     def instance_ids(self, object_id: int) -> list[int]:
         return sorted(self._data.get(object_id, {}))
 
+    def instance_count(self, object_id: int) -> int:
+        return len(self._data.get(object_id, ()))
+
     def has_instance(self, object_id: int, instance_id: int) -> bool:
         return instance_id in self._data.get(object_id, {})
 
@@ -158,7 +193,7 @@ class ObjectStore:
         odef = self.registry.get(object_id)
         if odef is not None:
             for rdef in odef.resources.values():
-                if rdef.operations.executable and (
+                if rdef.executable and (
                     rdef.mandatory
                     or Path(object_id, instance_id, rdef.id) in self.callbacks.execute
                 ):
@@ -248,24 +283,29 @@ class ObjectStore:
             items = dict(enumerate(value)) if isinstance(value, list | tuple) else value
             if not isinstance(items, dict):
                 raise ModelError(f"{p}: a multiple resource takes a dict or a list of values")
-            new = {int(ri): self._app_value(rdef, p.child(int(ri)), v) for ri, v in items.items()}
+            new = _ordered(
+                {int(ri): self._app_value(rdef, p.child(int(ri)), v) for ri, v in items.items()}
+            )
         elif len(p) == 3:
             new = self._app_value(rdef, p, value)
         else:
             if not rdef.multiple:
                 raise ModelError(f"{p}: resource {p.parent} is single-instance")
             new = self._app_value(rdef, p, value)
+        self._dirty(p[0], p[1])
         obj = self._data.setdefault(p[0], {})
         inst = obj.setdefault(p[1], {})
         old: object
         if len(p) == 3:
             old = inst.get(p[2], _DELETE)
-            inst[p[2]] = new
+            _put(inst, p[2], new)
         else:
-            res = inst.setdefault(p[2], {})
+            if p[2] not in inst:
+                _put(inst, p[2], {})
+            res = inst[p[2]]
             assert isinstance(res, dict) and not isinstance(new, dict)
             old = res.get(p[3], _DELETE)
-            res[p[3]] = new
+            _put(res, p[3], new)
         if old is not new and (callable(new) or old != new):
             self._changed([p])
 
@@ -291,6 +331,7 @@ class ObjectStore:
             raise ModelError(f"{p}: delete_resource() takes a resource (instance) path")
         self._locate(p)
         inst = self._instance(p)
+        self._dirty(p[0], p[1])
         if len(p) == 3:
             del inst[p[2]]
         else:
@@ -305,11 +346,13 @@ class ObjectStore:
 
         Root reads are not a single node: use :meth:`read_records`.
         """
+        if len(path) == 2:
+            return self._read_instance(path)
         if not path:
             raise MethodNotAllowed("read of the root path is not a single node")
         if len(path) >= 3 and check_access:
             rdef = self._rdef_or_none(path)
-            if rdef is not None and not rdef.operations.readable:
+            if rdef is not None and not rdef.readable:
                 self._instance(path)
                 raise MethodNotAllowed(f"{path} is not readable")
         found = self._locate(path)
@@ -318,10 +361,8 @@ class ObjectStore:
                 path[0],
                 {iid: self._read_instance(path.child(iid)) for iid in sorted(found)},
             )
-        if len(path) == 2:
-            return self._read_instance(path)
         rdef = self._rdef_or_none(path)
-        if check_access and rdef is not None and not rdef.operations.readable:
+        if check_access and rdef is not None and not rdef.readable:
             raise MethodNotAllowed(f"{path} is not readable")
         if len(path) == 4:
             return ResourceNode(path[3], _resolve(found))
@@ -330,21 +371,55 @@ class ObjectStore:
     def _resource_node(
         self, rid: int, stored: Stored | dict[int, Stored], rdef: ResourceDef | None
     ) -> ResourceNode | MultiResourceNode:
-        if isinstance(stored, dict) or (rdef is not None and rdef.multiple):
-            items = stored if isinstance(stored, dict) else {}
-            return MultiResourceNode(rid, {ri: _resolve(v) for ri, v in sorted(items.items())})
-        return ResourceNode(rid, _resolve(stored))
+        if isinstance(stored, dict):
+            # kept in id order by _put / _ordered
+            return MultiResourceNode(
+                rid, {ri: v() if callable(v) else v for ri, v in stored.items()}
+            )
+        if rdef is not None and rdef.multiple:
+            return MultiResourceNode(rid, {})
+        return ResourceNode(rid, stored() if callable(stored) else stored)
 
     def _read_instance(self, path: Path) -> InstanceNode:
         inst = self._instance(path)
         odef = self.registry.get(path[0])
-        node = InstanceNode(path[1])
-        for rid in sorted(inst):
-            rdef = odef.resources.get(rid) if odef else None
-            if rdef is not None and not rdef.operations.readable:
+        snap = self._snapshots.get(path)  # a Path is equal to the tuple of its ids
+        if snap is None or snap[0] is not odef:
+            snap = self._snapshot(path, inst, odef)
+        resources = snap[1].copy()
+        if snap[2]:
+            defs = odef.resources if odef is not None else _NO_DEFS
+            for rid in snap[2]:  # replaces the entry in place: the id order stays
+                resources[rid] = self._resource_node(rid, inst[rid], defs.get(rid))
+        return InstanceNode(path[1], resources)
+
+    def _snapshot(
+        self,
+        path: Path,
+        inst: dict[int, Stored | dict[int, Stored]],
+        odef: ObjectDef | None,
+    ) -> _Snapshot:
+        defs = odef.resources if odef is not None else _NO_DEFS
+        nodes: dict[int, ResourceNode | MultiResourceNode] = {}
+        dynamic: list[int] = []
+        for rid, stored in inst.items():  # kept in id order by _put
+            rdef = defs.get(rid)
+            if rdef is not None and not rdef.readable:
                 continue
-            node.resources[rid] = self._resource_node(rid, inst[rid], rdef)
-        return node
+            if callable(stored) or (
+                isinstance(stored, dict) and any(callable(v) for v in stored.values())
+            ):
+                nodes[rid] = _PENDING  # keeps the place; each read fills it
+                dynamic.append(rid)
+            else:
+                nodes[rid] = self._resource_node(rid, stored, rdef)
+        snap = (odef, nodes, tuple(dynamic))
+        self._snapshots[path[0], path[1]] = snap
+        return snap
+
+    def _dirty(self, object_id: int, instance_id: int) -> None:
+        """The instance is about to change: its Read snapshot is no longer valid."""
+        self._snapshots.pop((object_id, instance_id), None)
 
     def read_records(self, paths: list[Path]) -> dict[Path, Value]:
         """Flat values under each path (Read-Composite); missing paths are skipped."""
@@ -377,9 +452,9 @@ class ObjectStore:
         rdef = self._rdef_or_none(rpath)
         if rdef is None:
             raise NotFound(f"{rpath}: resource is not defined")
-        if check_access and not rdef.operations.writable:
+        if check_access and not rdef.writable:
             raise MethodNotAllowed(f"{rpath} is not writable")
-        if rdef.operations.executable:
+        if rdef.executable:
             raise MethodNotAllowed(f"{rpath} is executable, not writable")
         if isinstance(res, MultiResourceNode):
             if not rdef.multiple:
@@ -391,7 +466,7 @@ class ObjectStore:
                 current = self._current_multi(rpath)
                 current.update(values)
                 values = current
-            plan.append((rpath, values))
+            plan.append((rpath, _ordered(values)))
         else:
             if rdef.multiple:
                 raise BadRequest(f"{rpath} is a multiple resource: resource instances expected")
@@ -456,7 +531,7 @@ class ObjectStore:
                     if (
                         rid not in node.resources
                         and rdef is not None
-                        and rdef.operations.writable
+                        and rdef.writable
                         and not rdef.mandatory
                     ):
                         plan.append((path.child(rid), _DELETE))
@@ -473,7 +548,7 @@ class ObjectStore:
         if rdef is None or not rdef.multiple:
             raise MethodNotAllowed(f"{path.parent} is not a multiple resource")
         self._instance(path)
-        if check_access and not rdef.operations.writable:
+        if check_access and not rdef.writable:
             raise MethodNotAllowed(f"{path.parent} is not writable")
         multi = MultiResourceNode(path[2], {path[3]: node.value})
         self._plan_resource(path.parent, multi, replace=False, check_access=check_access, plan=plan)
@@ -498,6 +573,7 @@ class ObjectStore:
         """Apply a checked plan, run post-write callbacks, notify listeners; return changes."""
         changed: list[Path] = []
         for rpath, new in plan:
+            self._dirty(rpath[0], rpath[1])
             obj = self._data.setdefault(rpath[0], {})
             inst = obj.setdefault(rpath[1], {})
             if new is _DELETE:
@@ -505,7 +581,7 @@ class ObjectStore:
                     changed.append(rpath)
                 continue
             old = inst.get(rpath[2], _DELETE)
-            inst[rpath[2]] = new
+            _put(inst, rpath[2], new)
             if old != new or callable(old):
                 changed.append(rpath)
         for rpath, new in plan:
@@ -557,13 +633,12 @@ class ObjectStore:
             )
         if check_access:
             missing = [
-                r.id
-                for r in odef.mandatory_resources
-                if not r.operations.executable and r.id not in resources
+                r.id for r in odef.mandatory_resources if not r.executable and r.id not in resources
             ]
             if missing:
                 raise BadRequest(f"create {ipath}: mandatory resources {missing} missing")
         await self.validate_plan(plan)
+        self._dirty(object_id, iid)
         self._data.setdefault(object_id, {})[iid] = {}
         await self.apply_plan(plan)
         cb = self.callbacks.create.get(object_id)
@@ -580,6 +655,7 @@ class ObjectStore:
         Path(object_id, iid)  # range check
         if iid in obj:
             raise ModelError(f"instance /{object_id}/{iid} already exists")
+        self._dirty(object_id, iid)
         obj[iid] = {}
         self._changed([Path(object_id, iid)])
         return iid
@@ -588,6 +664,7 @@ class ObjectStore:
         """Delete an object instance (server side, Core TS 6.3.7), or every instance of /o."""
         if len(path) == 2:
             self._instance(path)
+            self._dirty(path[0], path[1])
             del self._data[path[0]][path[1]]
             cb = self.callbacks.delete.get(path[0])
             if cb is not None:
@@ -607,6 +684,7 @@ class ObjectStore:
     def delete_instance(self, object_id: int, instance_id: int) -> None:
         """Application side: remove an instance without callbacks."""
         self._instance(Path(object_id, instance_id))
+        self._dirty(object_id, instance_id)
         del self._data[object_id][instance_id]
         self._changed([Path(object_id, instance_id)])
 
@@ -617,7 +695,7 @@ class ObjectStore:
             raise MethodNotAllowed(f"execute is only allowed on a resource, not {path}")
         self._instance(path)
         rdef = self.resource_def(path)
-        if check_access and not rdef.operations.executable:
+        if check_access and not rdef.executable:
             raise MethodNotAllowed(f"{path} is not executable")
         cb = self.callbacks.execute.get(path)
         if cb is not None:

@@ -668,6 +668,18 @@ def _resources(
     get = table.get
     for res in resources.values():
         t = type(res)
+        if t is ResourceNode:
+            # The common case first: a defined single resource with a canonical value
+            # (a defined id is a valid one); anything else takes the checks below.
+            rid = res.id
+            info = get(rid)
+            if info is not None and type(rid) is int and not info.multiple:
+                canonical: Value = res.value  # type: ignore[union-attr]
+                if type(canonical) is info.pytype and (
+                    info.lo is None or info.lo <= canonical <= info.hi  # type: ignore[operator]
+                ):
+                    append((prefix + info.name, info.kind, canonical))
+                    continue
         if t is not ResourceNode and t is not MultiResourceNode:
             raise _LeafError(f"{prefix}: expected a resource node, got {t.__name__}")
         rid = res.id
@@ -692,9 +704,18 @@ def _resources(
             append(_leaf(name, value, info.rdef))
 
 
+_BASE_NAMES: dict[tuple[int, ...], str] = {}
+
+
 def base_name(path: Path) -> str:
     """The canonical ``bn`` for a request path: "/3/0/" for "/3/0"."""
-    return "/" + "".join(f"{i}/" for i in path)
+    bn = _BASE_NAMES.get(path)
+    if bn is None:
+        bn = "/" + "".join(f"{i}/" for i in path)
+        if len(_BASE_NAMES) >= _NAME_CACHE_SIZE:
+            _BASE_NAMES.clear()
+        _BASE_NAMES[tuple(path)] = bn
+    return bn
 
 
 def leaves(node: Node | Records, path: Path, registry: Registry) -> tuple[str, list[Leaf]]:

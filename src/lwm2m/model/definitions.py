@@ -108,12 +108,21 @@ class ResourceDef:
     units: str = ""
     description: str = ""
     value_range: ValueRange | None = field(default=None, compare=False)
+    # Plain bools derived from ``operations``: the read/write paths test them per
+    # resource, and a Flag ``&`` costs far more than an attribute load.
+    readable: bool = field(init=False, repr=False, compare=False)
+    writable: bool = field(init=False, repr=False, compare=False)
+    executable: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.id <= 65534:
             raise ModelError(f"resource id {self.id} out of range 0..65534")
         if self.value_range is None and self.range_text:
             object.__setattr__(self, "value_range", ValueRange.parse(self.range_text))
+        ops = self.operations
+        object.__setattr__(self, "readable", bool(ops & Operations.R))
+        object.__setattr__(self, "writable", bool(ops & Operations.W))
+        object.__setattr__(self, "executable", bool(ops & Operations.E))
 
     def check(self, value: object, where: str | None = None) -> Value:
         """Coerce and check a value for this resource; raise ModelError naming ``where``."""

@@ -29,6 +29,7 @@ before the in-memory index changes, so a store failure also leaves things unchan
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import re
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -360,6 +361,15 @@ class RegistrationTable:
         self._new_id = id_factory
         self._by_id: dict[str, Registration] = {}
         self._by_endpoint: dict[str, str] = {}
+        # address -> {registration id: registration order}, for Send (who is this?)
+        self._by_address: dict[Address, dict[str, int]] = {}
+        self._order: dict[str, int] = {}
+        self._next_order = 0
+        # (expires_at, id) min-heap for next_expiry/expire in O(log n). An entry is
+        # stale once its registration is gone or has a new expiry time; stale entries
+        # are dropped when they reach the top, or all at once when they outnumber
+        # the live ones.
+        self._expiries: list[tuple[float, str]] = []
         if store is not None:
             for reg in store.list_registrations():
                 self._index(reg)
@@ -381,9 +391,20 @@ class RegistrationTable:
     def __iter__(self) -> Iterator[Registration]:
         return iter(list(self._by_id.values()))
 
+    def at_address(self, address: Address) -> list[Registration]:
+        """The registrations whose last Register/Update came from ``address``, oldest
+        registration first."""
+        ids = self._by_address.get(address)
+        if not ids:
+            return []
+        return [self._by_id[i] for i in sorted(ids, key=ids.__getitem__)]
+
     def next_expiry(self) -> float | None:
         """The earliest expiry time, for the shell's timer (None when empty)."""
-        return min((r.expires_at for r in self._by_id.values()), default=None)
+        heap = self._expiries
+        while heap and not self._live(heap[0]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
 
     # --- operations -------------------------------------------------------------
     def register(
@@ -478,6 +499,10 @@ class RegistrationTable:
         if self._store is not None:
             self._store.put_registration(reg)
         self._by_id[reg.id] = reg
+        if reg.address != previous.address:
+            self._unindex_address(previous)
+            self._index_address(reg)
+        self._push_expiry(reg)
         return Updated(previous, reg)
 
     def deregister(self, reg_id: str, identity: str | None = None) -> Deregistered:
@@ -486,11 +511,16 @@ class RegistrationTable:
         return Deregistered(reg)
 
     def expire(self, now: float) -> list[Expired]:
-        """Remove every registration whose expiry time has passed."""
+        """Remove every registration whose expiry time has passed, earliest first."""
         events = []
-        for reg in [r for r in self._by_id.values() if r.is_expired(now)]:
-            self._remove(reg)
-            events.append(Expired(reg))
+        heap = self._expiries
+        while heap and heap[0][0] <= now:
+            entry = heap[0]
+            if self._live(entry):
+                reg = self._by_id[entry[1]]
+                self._remove(reg)  # a store failure leaves the entry in place
+                events.append(Expired(reg))
+            heapq.heappop(heap)
         return events
 
     # --- internals ------------------------------------------------------------
@@ -510,13 +540,44 @@ class RegistrationTable:
         )
 
     def _index(self, reg: Registration) -> None:
+        old = self._by_id.get(reg.id)
+        if old is not None:
+            self._unindex_address(old)
         self._by_id[reg.id] = reg
         self._by_endpoint[reg.endpoint] = reg.id
+        self._order[reg.id] = self._next_order
+        self._next_order += 1
+        self._index_address(reg)
+        self._push_expiry(reg)
 
     def _unindex(self, reg: Registration) -> None:
-        self._by_id.pop(reg.id, None)
+        current = self._by_id.pop(reg.id, None)
+        if current is not None:
+            self._unindex_address(current)
+        self._order.pop(reg.id, None)
         if self._by_endpoint.get(reg.endpoint) == reg.id:
             del self._by_endpoint[reg.endpoint]
+
+    def _index_address(self, reg: Registration) -> None:
+        self._by_address.setdefault(reg.address, {})[reg.id] = self._order[reg.id]
+
+    def _unindex_address(self, reg: Registration) -> None:
+        ids = self._by_address.get(reg.address)
+        if ids is not None:
+            ids.pop(reg.id, None)
+            if not ids:
+                del self._by_address[reg.address]
+
+    def _live(self, entry: tuple[float, str]) -> bool:
+        reg = self._by_id.get(entry[1])
+        return reg is not None and reg.expires_at == entry[0]
+
+    def _push_expiry(self, reg: Registration) -> None:
+        heap = self._expiries
+        heapq.heappush(heap, (reg.expires_at, reg.id))
+        if len(heap) > 2 * len(self._by_id) + 64:
+            heap[:] = [(r.expires_at, r.id) for r in self._by_id.values()]
+            heapq.heapify(heap)
 
     def _remove(self, reg: Registration) -> None:
         if self._store is not None:

@@ -258,10 +258,13 @@ class Server:
         self._callbacks: list[EventCallback] = []
         self._streams: list[asyncio.Queue[ServerEvent | None]] = []
         self._observing: dict[bytes, ObservationHandle] = {}
+        # the same handles by registration id, so ending a registration is not a scan
+        self._observing_by_reg: dict[str, dict[bytes, ObservationHandle]] = {}
         self._restoring: set[bytes] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._draining: set[str] = set()
         self._expiry_timer: asyncio.TimerHandle | None = None
+        self._expiry_deadline: float | None = None  # what _expiry_timer is armed for
         self._queue_timer: asyncio.TimerHandle | None = None
         self._stopping = False
 
@@ -297,6 +300,7 @@ class Server:
             handle._coap.forget()
             handle._end()
         self._observing.clear()
+        self._observing_by_reg.clear()
         closed = EndpointClosed("server stopped")
         for reg in self.table:
             for item in self._queue.forget(reg.endpoint):
@@ -473,10 +477,13 @@ class Server:
     def _arm_expiry(self) -> None:
         if self._stopping or self._loop is None:
             return
+        deadline = self.table.next_expiry()
         if self._expiry_timer is not None:
+            if deadline == self._expiry_deadline:
+                return  # armed for it already (the usual case: a later expiry was added)
             self._expiry_timer.cancel()
             self._expiry_timer = None
-        deadline = self.table.next_expiry()
+        self._expiry_deadline = deadline
         if deadline is not None:
             delay = max(0.0, deadline - time.time())
             self._expiry_timer = self._loop.call_later(delay, self._on_expiry_timer)
@@ -489,9 +496,12 @@ class Server:
 
     # ------------------------------------------------------------------ Send
     def _registration_at(self, remote: Address) -> Registration | None:
+        candidates = self.table.at_address(remote)
+        if not candidates:
+            return None
         identity = self._identity(remote)
-        for reg in self.table:
-            if reg.address == remote and (reg.identity is None or reg.identity == identity):
+        for reg in candidates:
+            if reg.identity is None or reg.identity == identity:
                 return reg
         return None
 
@@ -876,7 +886,7 @@ class Server:
         if first.observe is None or not coap.active:
             handle._end()  # the client answered without accepting the observation
             return handle
-        self._observing[coap.token] = handle
+        self._follow(handle)
         record = stored or Observation(
             token=coap.token,
             registration_id=reg.id,
@@ -933,14 +943,29 @@ class Server:
                 self._drop_observation(handle)
             handle._end()
 
+    def _follow(self, handle: ObservationHandle) -> None:
+        previous = self._observing.get(handle.token)
+        if previous is not None:
+            self._unfollow(previous)
+        self._observing[handle.token] = handle
+        self._observing_by_reg.setdefault(handle.registration.id, {})[handle.token] = handle
+
+    def _unfollow(self, handle: ObservationHandle) -> None:
+        del self._observing[handle.token]
+        same_reg = self._observing_by_reg.get(handle.registration.id)
+        if same_reg is not None:
+            same_reg.pop(handle.token, None)
+            if not same_reg:
+                del self._observing_by_reg[handle.registration.id]
+
     def _drop_observation(self, handle: ObservationHandle) -> None:
         if self._observing.get(handle.token) is handle:
-            del self._observing[handle.token]
+            self._unfollow(handle)
             self.store.delete_observation(handle.token)
         handle._end()
 
     def _end_observations(self, registration_id: str) -> None:
-        for handle in [h for h in self._observing.values() if h.registration.id == registration_id]:
+        for handle in list(self._observing_by_reg.get(registration_id, {}).values()):
             self._drop_observation(handle)
             handle._coap.forget()
 
@@ -960,8 +985,8 @@ class Server:
         p = None if path is None else dm.parse_path(path)
         handles = [
             h
-            for h in self._observing.values()
-            if h.registration.id == reg.id and (p is None or (not h.composite and h.paths[0] == p))
+            for h in self._observing_by_reg.get(reg.id, {}).values()
+            if p is None or (not h.composite and h.paths[0] == p)
         ]
         for handle in handles:
             await handle.cancel()
