@@ -13,13 +13,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,dtls,http,server]'
 	touch $(STAMP)
 
-# Debian's libcoap3-bin gives the independent CoAP peers used by tests/interop.
+# Debian packages the tests use: libcoap3-bin (the independent CoAP/DTLS peers of
+# tests/interop) and openssl (test certificates are generated at test time).
 deps:
-	@if ! command -v coap-client-notls >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v coap-client-notls >/dev/null 2>&1 || missing="$$missing libcoap3-bin"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get install -y -qq libcoap3-bin >/dev/null 2>&1 || \
-	     (apt-get update -qq && apt-get install -y -qq libcoap3-bin)) ; \
-	  else echo "libcoap3-bin missing and not root: libcoap interop tests will fail"; fi; \
+	    echo "installing$$missing"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing)); \
+	  else echo "missing Debian packages:$$missing (not root: install them to run every test)"; fi; \
 	fi
 
 lint: $(STAMP)
