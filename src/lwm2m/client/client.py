@@ -78,15 +78,16 @@ from lwm2m.coap.message import Message
 from lwm2m.coap.numbers import Code, ContentFormat
 from lwm2m.coap.observe import ServerObservation
 from lwm2m.errors import ModelError, NotFound
+from lwm2m.events import Callback, EventHub
 from lwm2m.formats.link import format_object_list
 from lwm2m.model import Path, Registry, Value
-from lwm2m.transport.base import Address, DatagramTransport, ErrorCallback, ReceiveCallback
+from lwm2m.transport.base import Address, DatagramTransport, TransportWrapper
 from lwm2m.transport.counting import CountingTransport, TrafficCounters
 from lwm2m.transport.udp import UdpTransport
 
 log = logging.getLogger(__name__)
 
-EventCallback = Callable[[Event], "Awaitable[None] | None"]
+EventCallback = Callback[Event]
 
 # Server object (1) resources the shell acts on (Core TS 1.1 E.2).
 SRV_SSID, SRV_LIFETIME, SRV_PMIN, SRV_PMAX = 0, 1, 2, 3
@@ -133,7 +134,7 @@ class _Connection:
     errors: dict[asyncio.Task[Message], OSError] = field(default_factory=dict)
 
 
-class _ReceiveGate(DatagramTransport):
+class _ReceiveGate(TransportWrapper[DatagramTransport]):
     """A server connection's transport whose receiver can be switched off.
 
     Queue mode (Core TS 1.1 6.5): once the receive window closes the client is
@@ -142,35 +143,14 @@ class _ReceiveGate(DatagramTransport):
     """
 
     def __init__(self, inner: DatagramTransport, asleep: Callable[[], bool]) -> None:
-        super().__init__()
-        self._inner = inner
         self._asleep = asleep
+        super().__init__(inner)
 
-    def set_callbacks(self, on_datagram: ReceiveCallback, on_error: ErrorCallback) -> None:
-        def receive(data: bytes, remote: Address) -> None:
-            if self._asleep():
-                log.debug("receiver off (queue mode): %d bytes from %s dropped", len(data), remote)
-                return
-            on_datagram(data, remote)
-
-        self._inner.set_callbacks(receive, on_error)
-
-    def send(self, data: bytes, remote: Address) -> None:
-        self._inner.send(data, remote)
-
-    def close(self) -> None:
-        self._inner.close()
-
-    @property
-    def local_address(self) -> Address:
-        return self._inner.local_address
-
-    def peer_identity(self, remote: Address) -> bytes | str | None:
-        return self._inner.peer_identity(remote)
-
-    @property
-    def is_closed(self) -> bool:
-        return self._inner.is_closed
+    def _received(self, data: bytes, remote: Address) -> None:
+        if self._asleep():
+            log.debug("receiver off (queue mode): %d bytes from %s dropped", len(data), remote)
+            return
+        super()._received(data, remote)
 
 
 class Client:
@@ -212,8 +192,7 @@ class Client:
         #: DTLS alike) as the CoAP layer sends and receives them; kept across reconnects.
         #: Connectivity Statistics (/7) reads it: ``ConnectivityStatistics(store, traffic)``.
         self.traffic = traffic if traffic is not None else TrafficCounters()
-        self._event_callbacks: list[EventCallback] = []
-        self._event_queues: list[asyncio.Queue[Event]] = []
+        self._events: EventHub[Event] = EventHub(self._spawn, logger=log)
         self._coord: RdCoordinator | None = None
         self._connections: dict[int | None, _Connection] = {}
         self._contexts: dict[int, ServerContext] = {}
@@ -272,31 +251,15 @@ class Client:
 
     def on_event(self, callback: EventCallback) -> EventCallback:
         """Call ``callback(event)`` for every RD event; usable as a decorator."""
-        self._event_callbacks.append(callback)
-        return callback
+        return self._events.add_callback(callback)
 
-    async def events(self) -> AsyncIterator[Event]:
+    def events(self) -> AsyncIterator[Event]:
         """Iterate over RD events from now on (until the consumer stops)."""
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        self._event_queues.append(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._event_queues.remove(queue)
+        return self._events.iterate()
 
     async def wait_for(self, *kinds: RdEvent, timeout: float = 30.0) -> Event:
         """Wait for the next event of one of ``kinds`` (a convenience for scripts and tests)."""
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        self._event_queues.append(queue)
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    ev = await queue.get()
-                    if ev.kind in kinds:
-                        return ev
-        finally:
-            self._event_queues.remove(queue)
+        return await self._events.wait_for(lambda ev: ev.kind in kinds, timeout)
 
     def add_server(
         self,
@@ -562,15 +525,7 @@ class Client:
         if event.kind in (RdEvent.REGISTRATION_COMPLETE, RdEvent.REG_UPDATE_COMPLETE):
             assert event.server is not None
             self._flush_stored(event.server)
-        for queue in self._event_queues:
-            queue.put_nowait(event)
-        for cb in self._event_callbacks:
-            try:
-                result = cb(event)
-                if asyncio.iscoroutine(result):
-                    self._spawn(result)
-            except Exception:
-                log.exception("event callback failed")
+        self._events.publish(event)
 
     async def _restore_config(self) -> None:
         if self._snapshot is None:
@@ -1033,15 +988,10 @@ class Client:
         machine = self._coord.servers.get(ssid) if self._coord is not None else None
         if machine is None or machine.state is not RegState.SLEEPING:
             return
-        queue: asyncio.Queue[Event] = asyncio.Queue()
-        self._event_queues.append(queue)
-        try:
+        async with self._events.subscribe() as events, asyncio.timeout(timeout):
             self._execute(machine.wake_up(self._now()))
-            async with asyncio.timeout(timeout):
-                while machine.state in (RegState.UPDATING, RegState.REGISTERING):
-                    await queue.get()
-        finally:
-            self._event_queues.remove(queue)
+            while machine.state in (RegState.UPDATING, RegState.REGISTERING):
+                await anext(events)
 
 
 def _overlaps(observed: list[Path], changed: list[Path]) -> bool:

@@ -46,7 +46,6 @@ hook telling the authenticated identity of a peer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -60,6 +59,7 @@ from lwm2m.coap.layer import TransmissionParams
 from lwm2m.coap.message import Message
 from lwm2m.coap.numbers import Code, ContentFormat, dotted
 from lwm2m.errors import DecodeError, EncodeError, ModelError, UnsupportedFormat
+from lwm2m.events import Callback, EventHub
 from lwm2m.formats.link import Link, parse_links
 from lwm2m.model import Node, Path, Records, Registry
 from lwm2m.server.bootstrap_config import (
@@ -171,7 +171,7 @@ BootstrapEvent = (
     | BootstrapFailed
     | BootstrapRejected
 )
-EventCallback = Callable[[BootstrapEvent], "Awaitable[None] | None"]
+EventCallback = Callback[BootstrapEvent]
 
 # ------------------------------------------------------------------ pure helpers
 
@@ -303,9 +303,8 @@ class BootstrapServer:
         self.request_timeout = request_timeout
         self._listeners: list[_Listener] = []
         self._sessions: dict[str, _Session] = {}
-        self._callbacks: list[EventCallback] = []
-        self._queues: list[asyncio.Queue[BootstrapEvent]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._events: EventHub[BootstrapEvent] = EventHub(self._spawn, logger=log)
         self._closed = False
 
     # ------------------------------------------------------------ configuration
@@ -407,30 +406,15 @@ class BootstrapServer:
     # --------------------------------------------------------------------- events
     def on_event(self, callback: EventCallback) -> EventCallback:
         """Call ``callback(event)`` (sync or async) for every event; usable as a decorator."""
-        self._callbacks.append(callback)
-        return callback
+        return self._events.add_callback(callback)
 
-    async def events(self) -> AsyncIterator[BootstrapEvent]:
+    def events(self) -> AsyncIterator[BootstrapEvent]:
         """Iterate over events from the first ``__anext__`` on."""
-        queue: asyncio.Queue[BootstrapEvent] = asyncio.Queue()
-        self._queues.append(queue)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            self._queues.remove(queue)
+        return self._events.iterate()
 
     def _emit(self, event: BootstrapEvent) -> None:
         log.info("%s", event)
-        for queue in self._queues:
-            queue.put_nowait(event)
-        for callback in self._callbacks:
-            try:
-                result = callback(event)
-                if asyncio.iscoroutine(result):
-                    self._spawn(result)
-            except Exception:
-                log.exception("bootstrap event callback failed")
+        self._events.publish(event)
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -623,25 +607,8 @@ class BootstrapServer:
             await client.start()
             event = await done
         """
-        queue: asyncio.Queue[BootstrapEvent] = asyncio.Queue()
-        self._queues.append(queue)
-        return self._wait(queue, kinds, endpoint, timeout)
 
-    async def _wait(
-        self,
-        queue: asyncio.Queue[BootstrapEvent],
-        kinds: tuple[type[BootstrapEvent], ...],
-        endpoint: str | None,
-        timeout: float,
-    ) -> BootstrapEvent:
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    event = await queue.get()
-                    if isinstance(event, kinds) and (
-                        endpoint is None or getattr(event, "endpoint", None) == endpoint
-                    ):
-                        return event
-        finally:
-            with contextlib.suppress(ValueError):
-                self._queues.remove(queue)
+        def wanted(event: BootstrapEvent) -> bool:
+            return isinstance(event, kinds) and (endpoint is None or event.endpoint == endpoint)
+
+        return self._events.wait_for(wanted, timeout)

@@ -63,6 +63,7 @@ from lwm2m.coap.message import Message
 from lwm2m.coap.numbers import Code, ContentFormat
 from lwm2m.coap.observe import Observation as CoapObservation
 from lwm2m.errors import DecodeError, ModelError, OperationError, UnsupportedFormat
+from lwm2m.events import Callback, EventHub, HubClosed, Subscription
 from lwm2m.formats.link import DiscoverEntry
 from lwm2m.model import InstanceNode, Node, Path, Records, Registry, default_registry
 from lwm2m.server import dm
@@ -85,43 +86,14 @@ log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 Target = str | Registration
-EventCallback = Callable[[ServerEvent], Awaitable[None] | None]
+EventCallback = Callback[ServerEvent]
+EventStream = Subscription[ServerEvent]
+"""``async for event in server.events()``: every event from its creation on."""
 _SEND_FORMATS = (ContentFormat.SENML_JSON, ContentFormat.SENML_CBOR, ContentFormat.LWM2M_CBOR)
 
 
 def _error(code: int, text: str) -> Message:
     return Message(code=code, payload=text.encode("utf-8", "replace")[:200])
-
-
-class EventStream:
-    """``async for event in server.events()``: every event from its creation on."""
-
-    def __init__(self, streams: list[asyncio.Queue[ServerEvent | None]]) -> None:
-        self._queue: asyncio.Queue[ServerEvent | None] = asyncio.Queue()
-        self._streams = streams
-        streams.append(self._queue)
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    async def __anext__(self) -> ServerEvent:
-        event = await self._queue.get()
-        if event is None:
-            self._queue.put_nowait(None)  # every later call ends too
-            raise StopAsyncIteration
-        return event
-
-    def close(self) -> None:
-        """Stop receiving; a waiting iteration ends."""
-        with contextlib.suppress(ValueError):
-            self._streams.remove(self._queue)
-        self._queue.put_nowait(None)
-
-    async def __aenter__(self) -> EventStream:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.close()
 
 
 class ObservationHandle:
@@ -255,8 +227,7 @@ class Server:
         self._queue: RequestQueue[_Queued] = RequestQueue(queue_awake_time, queue_expiry)
         self._endpoint: Endpoint | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._callbacks: list[EventCallback] = []
-        self._streams: list[asyncio.Queue[ServerEvent | None]] = []
+        self._events: EventHub[ServerEvent] = EventHub(self._spawn, logger=log)
         self._observing: dict[bytes, ObservationHandle] = {}
         # the same handles by registration id, so ending a registration is not a scan
         self._observing_by_reg: dict[str, dict[bytes, ObservationHandle]] = {}
@@ -313,9 +284,7 @@ class Server:
             await asyncio.gather(*tasks, return_exceptions=True)
         await endpoint.close()
         self._endpoint = None
-        for stream in list(self._streams):
-            stream.put_nowait(None)
-        self._streams.clear()
+        self._events.close()
 
     async def __aenter__(self) -> Server:
         await self.start()
@@ -345,16 +314,14 @@ class Server:
     # ---------------------------------------------------------------- events
     def on_event(self, callback: EventCallback) -> EventCallback:
         """Call ``callback(event)`` (sync or async) for every event; usable as a decorator."""
-        self._callbacks.append(callback)
-        return callback
+        return self._events.add_callback(callback)
 
     def remove_event_callback(self, callback: EventCallback) -> None:
-        with contextlib.suppress(ValueError):
-            self._callbacks.remove(callback)
+        self._events.remove_callback(callback)
 
     def events(self) -> EventStream:
         """An async iterator over events from now on (``close()`` it when done)."""
-        return EventStream(self._streams)
+        return self._events.subscribe()
 
     async def wait_for(
         self,
@@ -364,26 +331,16 @@ class Server:
         timeout: float = 10.0,
     ) -> ServerEvent:
         """The next event of ``kind`` (about ``endpoint`` if given); a test and script helper."""
-        async with self.events() as stream:
-            async with asyncio.timeout(timeout):
-                async for event in stream:
-                    if isinstance(event, kind) and (
-                        endpoint is None or event.registration.endpoint == endpoint
-                    ):
-                        found: ServerEvent = event
-                        return found
-        raise EndpointClosed("server stopped")
 
-    def _publish(self, event: ServerEvent) -> None:
-        for stream in self._streams:
-            stream.put_nowait(event)
-        for callback in list(self._callbacks):
-            try:
-                result = callback(event)
-                if asyncio.iscoroutine(result):
-                    self._spawn(result)
-            except Exception:
-                log.exception("event callback failed")
+        def wanted(event: ServerEvent) -> bool:
+            return isinstance(event, kind) and (
+                endpoint is None or event.registration.endpoint == endpoint
+            )
+
+        try:
+            return await self._events.wait_for(wanted, timeout)
+        except HubClosed:
+            raise EndpointClosed("server stopped") from None
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -472,7 +429,7 @@ class Server:
                 if not item.future.done():
                     item.future.set_exception(gone)
         self._arm_expiry()
-        self._publish(event)
+        self._events.publish(event)
 
     def _arm_expiry(self) -> None:
         if self._stopping or self._loop is None:
@@ -527,7 +484,7 @@ class Server:
         if not isinstance(records, dict) or not records:
             return _error(Code.BAD_REQUEST, "Send carries no records")
         self._client_seen(reg)
-        self._publish(SendReceived(reg, records, content_format))
+        self._events.publish(SendReceived(reg, records, content_format))
         return Message(code=Code.CHANGED)
 
     # ------------------------------------------------------------ queue mode
@@ -934,7 +891,7 @@ class Server:
                     message.observe,
                     handle.composite,
                 )
-                self._publish(notification)
+                self._events.publish(notification)
                 handle._push(notification)
         except RequestError as exc:
             log.info("observation of %s failed: %s", handle.endpoint, exc)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lwm2m.transport.base import Address, DatagramTransport, ErrorCallback, ReceiveCallback
+from lwm2m.transport.base import Address, DatagramTransport, TransportWrapper
 
 __all__ = ["CountingTransport", "TrafficCounters"]
 
@@ -68,7 +68,7 @@ class TrafficCounters:
         self.max_message_size = self.sms_tx = self.sms_rx = 0
 
 
-class CountingTransport(DatagramTransport):
+class CountingTransport(TransportWrapper[DatagramTransport]):
     """Forwards everything to ``inner`` and counts each datagram in ``counters``.
 
     A datagram is counted as sent once ``inner`` accepted it; sends on a
@@ -76,24 +76,12 @@ class CountingTransport(DatagramTransport):
     """
 
     def __init__(self, inner: DatagramTransport, counters: TrafficCounters) -> None:
-        super().__init__()
-        self._inner = inner
         self.counters = counters
+        super().__init__(inner)
 
-    @property
-    def inner(self) -> DatagramTransport:
-        return self._inner
-
-    def set_callbacks(self, on_datagram: ReceiveCallback, on_error: ErrorCallback) -> None:
-        counters = self.counters
-
-        def receive(data: bytes, remote: Address) -> None:
-            counters.on_received(len(data))
-            on_datagram(data, remote)
-
-        self._on_datagram = on_datagram
-        self._on_error = on_error
-        self._inner.set_callbacks(receive, on_error)
+    def _received(self, data: bytes, remote: Address) -> None:
+        self.counters.on_received(len(data))
+        super()._received(data, remote)
 
     def send(self, data: bytes, remote: Address) -> None:
         inner = self._inner
@@ -101,17 +89,3 @@ class CountingTransport(DatagramTransport):
         inner.send(data, remote)
         if not closed:
             self.counters.on_sent(len(data))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    @property
-    def local_address(self) -> Address:
-        return self._inner.local_address
-
-    def peer_identity(self, remote: Address) -> bytes | str | None:
-        return self._inner.peer_identity(remote)
-
-    @property
-    def is_closed(self) -> bool:
-        return self._inner.is_closed

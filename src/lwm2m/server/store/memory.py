@@ -15,6 +15,9 @@ class MemoryStore:
         self._registrations: dict[str, Registration] = {}
         self._endpoints: dict[str, str] = {}
         self._observations: dict[bytes, Observation] = {}
+        # tokens by registration id (insertion-ordered): listing one registration's
+        # observations, which the server does on every Update, is not a scan
+        self._tokens_by_registration: dict[str, dict[bytes, None]] = {}
         self._security: dict[str, SecurityInfo] = {}
         self._identities: dict[str, str] = {}
 
@@ -41,7 +44,7 @@ class MemoryStore:
         if reg is None:
             return None
         del self._endpoints[reg.endpoint]
-        for token in [t for t, o in self._observations.items() if o.registration_id == reg_id]:
+        for token in self._tokens_by_registration.pop(reg_id, {}):
             del self._observations[token]
         return reg
 
@@ -54,20 +57,34 @@ class MemoryStore:
             raise StoreError(
                 f"observation for unknown registration {observation.registration_id!r}"
             )
+        old = self._observations.get(observation.token)
+        if old is not None and old.registration_id != observation.registration_id:
+            self._unindex(old)
         self._observations[observation.token] = observation
+        self._tokens_by_registration.setdefault(observation.registration_id, {})[
+            observation.token
+        ] = None
 
     def get_observation(self, token: bytes) -> Observation | None:
         return self._observations.get(token)
 
     def delete_observation(self, token: bytes) -> Observation | None:
-        return self._observations.pop(token, None)
+        observation = self._observations.pop(token, None)
+        if observation is not None:
+            self._unindex(observation)
+        return observation
+
+    def _unindex(self, observation: Observation) -> None:
+        tokens = self._tokens_by_registration[observation.registration_id]
+        del tokens[observation.token]
+        if not tokens:
+            del self._tokens_by_registration[observation.registration_id]
 
     def list_observations(self, registration_id: str | None = None) -> list[Observation]:
-        return [
-            o
-            for o in self._observations.values()
-            if registration_id is None or o.registration_id == registration_id
-        ]
+        if registration_id is None:
+            return list(self._observations.values())
+        tokens = self._tokens_by_registration.get(registration_id, {})
+        return [self._observations[token] for token in tokens]
 
     # --- security info --------------------------------------------------------
     def put_security(self, info: SecurityInfo) -> None:
