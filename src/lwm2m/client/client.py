@@ -7,25 +7,29 @@ Theory of operation
 * the :class:`~lwm2m.client.store.ObjectStore` with the application's values,
 * the :class:`~lwm2m.client.engine.Engine` answering device-management requests,
 * the :class:`~lwm2m.client.rd.RdCoordinator` deciding when to bootstrap,
-  register, update and de-register.
+  register, update and de-register,
 
-Each server account (and the bootstrap server) gets a :class:`_Connection`:
-its own CoAP :class:`~lwm2m.coap.endpoint.Endpoint` (one socket, or one DTLS
-session for ``coaps://``), through which the client sends Register/Update and
-the server sends its requests back. The coordinator's actions are executed
-here: requests become tasks whose outcome is fed back with the action's token,
-timers become ``loop.call_at`` handles keyed by (server, timer), events go to
-the application's callbacks and to :meth:`Client.events` iterators.
+and it owns two helpers, each in its own module:
 
-Observations are accepted by the endpoint (RFC 7641) when the engine answers
-a GET/FETCH carrying Observe=0; from then on this shell owns their timing:
-every store change is matched against the observed paths and run through the
-observation's :class:`~lwm2m.client.notify_rules.NotifyRule` (pmin, pmax, gt,
-lt, st, epmin, epmax with the server's attributes and the Server object's
-defaults /1/x/2 and /1/x/3). A notification due while the server is not
-reachable (disabled, queue mode asleep, not registered) is stored when
-Notification Storing /1/x/6 is true and sent, in order, after the next
-successful Register/Update; otherwise it is dropped.
+* :class:`~lwm2m.client.connections.Connections` opens one connection per
+  server account (and the bootstrap server) from its Security instance: its
+  own CoAP :class:`~lwm2m.coap.endpoint.Endpoint` (one socket, or one DTLS
+  session for ``coaps://``) behind the queue-mode receive gate, through which
+  the client sends Register/Update and the server sends its requests back;
+* :class:`~lwm2m.client.observations.ObservationManager` times the
+  observations the endpoints accepted and stores the notifications due while a
+  server is unreachable (Notification Storing /1/x/6), for delivery after the
+  next successful Register/Update.
+
+The coordinator's actions are executed here: requests become tasks whose
+outcome is fed back with the action's token, timers become ``loop.call_at``
+handles keyed by (server, timer), events go to the application's callbacks
+and to :meth:`Client.events` iterators. Server requests arriving on a
+connection are answered by the engine (the bootstrap server's too, except
+Bootstrap-Finish, which the coordinator judges); every store change goes to
+the observations and to the coordinator when it changes the registration
+(objects added or removed, Lifetime, Binding). Send (Core TS 1.1 6.4.6) posts
+the values in SenML CBOR on a server's connection.
 
 The Server object acts through the store: a write of Lifetime /1/x/1 or
 Binding /1/x/7 triggers an Update, Disable /1/x/4 de-registers for the Disable
@@ -37,20 +41,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import ipaddress
 import logging
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from lwm2m import formats
-from lwm2m.client.attributes import Attributes
+from lwm2m.client.accounts import (
+    SEC_IDENTITY,
+    SEC_IS_BOOTSTRAP,
+    SEC_MODE,
+    SEC_SECRET_KEY,
+    SEC_SERVER_KEY,
+    SEC_SHORT_ID,
+    SEC_URI,
+    SRV_BINDING,
+    SRV_BS_TRIGGER,
+    SRV_DISABLE,
+    SRV_DISABLE_TIMEOUT,
+    SRV_LIFETIME,
+    SRV_MUTE_SEND,
+    SRV_SHORT_ID,
+    SRV_STORING,
+    SRV_UPDATE_TRIGGER,
+    server_accounts,
+)
+from lwm2m.client.connections import Connection, Connections, EndpointSetup
 from lwm2m.client.engine import Engine, ServerContext
 from lwm2m.client.events import Event, RdEvent
-from lwm2m.client.notify_rules import NotifyRule
+from lwm2m.client.observations import ObservationManager, Observed
 from lwm2m.client.rd import (
     Action,
     AnswerFinish,
@@ -68,11 +86,9 @@ from lwm2m.client.rd import (
     SendUpdate,
     SetTimer,
     Timer,
-    server_accounts,
 )
 from lwm2m.client.store import ObjectStore
-from lwm2m.coap.endpoint import Endpoint
-from lwm2m.coap.errors import RequestError, RequestTimeout, TransportError
+from lwm2m.coap.errors import RequestError, RequestTimeout
 from lwm2m.coap.layer import TransmissionParams
 from lwm2m.coap.message import Message
 from lwm2m.coap.numbers import Code, ContentFormat
@@ -80,23 +96,15 @@ from lwm2m.coap.observe import ServerObservation
 from lwm2m.errors import ModelError, NotFound
 from lwm2m.events import Callback, EventHub
 from lwm2m.formats.link import format_object_list
-from lwm2m.model import Path, Registry, Value
-from lwm2m.transport.base import Address, DatagramTransport, TransportWrapper
-from lwm2m.transport.counting import CountingTransport, TrafficCounters
-from lwm2m.transport.udp import UdpTransport
+from lwm2m.model import Path, Registry
+from lwm2m.transport.base import Address
+from lwm2m.transport.counting import TrafficCounters
 
 log = logging.getLogger(__name__)
 
 EventCallback = Callback[Event]
 
-# Server object (1) resources the shell acts on (Core TS 1.1 E.2).
-SRV_SSID, SRV_LIFETIME, SRV_PMIN, SRV_PMAX = 0, 1, 2, 3
-SRV_DISABLE, SRV_DISABLE_TIMEOUT, SRV_STORING, SRV_BINDING = 4, 5, 6, 7
-SRV_UPDATE_TRIGGER, SRV_BS_TRIGGER, SRV_MUTE_SEND = 8, 9, 23
-# Security object (0) resources.
-SEC_URI, SEC_BOOTSTRAP, SEC_MODE, SEC_IDENTITY, SEC_SERVER_KEY, SEC_SECRET = 0, 1, 2, 3, 4, 5
-SEC_SSID = 10
-
+# Registration states in which a server cannot be notified (Notification Storing applies).
 _UNREACHABLE_STATES = frozenset(
     {
         RegState.IDLE,
@@ -108,49 +116,6 @@ _UNREACHABLE_STATES = frozenset(
         RegState.SLEEPING,
     }
 )
-
-
-@dataclass(slots=True)
-class _Observed:
-    """The shell's state for one accepted observation."""
-
-    server: int
-    observation: ServerObservation
-    paths: list[Path]
-    rule: NotifyRule
-    timer: asyncio.TimerHandle | None = None
-    stored: list[Message] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Connection:
-    key: int | None  # short server id, None for the bootstrap server
-    uri: str
-    endpoint: Endpoint
-    remote: Address
-    context: ServerContext
-    #: Requests in flight, and the transport error that ended one of them early.
-    requests: set[asyncio.Task[Message]] = field(default_factory=set)
-    errors: dict[asyncio.Task[Message], OSError] = field(default_factory=dict)
-
-
-class _ReceiveGate(TransportWrapper[DatagramTransport]):
-    """A server connection's transport whose receiver can be switched off.
-
-    Queue mode (Core TS 1.1 6.5): once the receive window closes the client is
-    offline; what the server sends meanwhile is not received, so it is neither
-    acknowledged nor answered. ``asleep()`` is asked for every datagram.
-    """
-
-    def __init__(self, inner: DatagramTransport, asleep: Callable[[], bool]) -> None:
-        self._asleep = asleep
-        super().__init__(inner)
-
-    def _received(self, data: bytes, remote: Address) -> None:
-        if self._asleep():
-            log.debug("receiver off (queue mode): %d bytes from %s dropped", len(data), remote)
-            return
-        super()._received(data, remote)
 
 
 class Client:
@@ -194,20 +159,32 @@ class Client:
         self.traffic = traffic if traffic is not None else TrafficCounters()
         self._events: EventHub[Event] = EventHub(self._spawn, logger=log)
         self._coord: RdCoordinator | None = None
-        self._connections: dict[int | None, _Connection] = {}
-        self._contexts: dict[int, ServerContext] = {}
         self._timers: dict[tuple[int | None, Timer], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._connect_locks: dict[int | None, asyncio.Lock] = {}
-        self._closing: set[asyncio.Task[None]] = set()
         self._registered_from: dict[int, Address] = {}  # local address of the last Register
-        self._observed: dict[int, _Observed] = {}  # id(ServerObservation) -> state
         self._snapshot: tuple[dict[int, Any], dict[int, Any]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False
         #: Called as ``setup(endpoint, short_server_id)`` (None: the bootstrap server) for
         #: every new connection Endpoint, before anything is sent on it.
-        self.endpoint_setup: list[Callable[[Endpoint, int | None], None]] = []
+        self.endpoint_setup: list[EndpointSetup] = []
+        self._conns = Connections(
+            self,
+            security=self._security_for,
+            asleep=self._asleep,
+            on_request=self._on_server_request,
+            on_observation=self._on_observation,
+        )
+        self._observations = ObservationManager(
+            self.store,
+            render=self.engine.handle,
+            connection=self._conns.get,
+            server_value=self._server_value,
+            reachable=self._reachable,
+            wake_up=self._wake,
+            loop=self._get_loop,
+            spawn=self._spawn,
+        )
         self.store.add_listener(self._on_store_change)
         for oid in (0, 1, 3):
             self.store.add_object(oid)
@@ -282,22 +259,22 @@ class Client:
         iid = self.store.create_instance(0, instance_id)
         base = f"0/{iid}"
         self.set(f"{base}/{SEC_URI}", uri)
-        self.set(f"{base}/{SEC_BOOTSTRAP}", bootstrap)
+        self.set(f"{base}/{SEC_IS_BOOTSTRAP}", bootstrap)
         if psk_identity is not None and psk_key is not None:
             ident = psk_identity.encode() if isinstance(psk_identity, str) else psk_identity
             self.set(f"{base}/{SEC_MODE}", 0)
             self.set(f"{base}/{SEC_IDENTITY}", ident)
-            self.set(f"{base}/{SEC_SECRET}", psk_key)
+            self.set(f"{base}/{SEC_SECRET_KEY}", psk_key)
         else:
             self.set(f"{base}/{SEC_MODE}", 3)
             self.set(f"{base}/{SEC_IDENTITY}", b"")
-            self.set(f"{base}/{SEC_SECRET}", b"")
+            self.set(f"{base}/{SEC_SECRET_KEY}", b"")
         self.set(f"{base}/{SEC_SERVER_KEY}", b"")
         if bootstrap:
             return iid
-        self.set(f"{base}/{SEC_SSID}", short_server_id)
+        self.set(f"{base}/{SEC_SHORT_ID}", short_server_id)
         sid = self.store.create_instance(1)
-        self.set(f"1/{sid}/{SRV_SSID}", short_server_id)
+        self.set(f"1/{sid}/{SRV_SHORT_ID}", short_server_id)
         self.set(f"1/{sid}/{SRV_LIFETIME}", lifetime)
         self.set(f"1/{sid}/{SRV_STORING}", notification_storing)
         self.set(f"1/{sid}/{SRV_BINDING}", binding)
@@ -317,22 +294,13 @@ class Client:
         for ssid, machine in list(coord.servers.items()):
             if short_server_id is not None and ssid != short_server_id:
                 continue
-            conn = self._connections.pop(ssid, None)
-            if conn is not None:
-                self._forget_observations(ssid)  # a new Register ends them on the server
-                self._close_endpoint(conn.endpoint)
+            if self._conns.close(ssid) is not None:
+                self._observations.forget(ssid)  # a new Register ends them on the server
             self._execute(machine.address_changed(now))
 
     def local_addresses(self) -> list[str]:
         """The local IP addresses the open server connections send from (each once)."""
-        found: list[str] = []
-        for conn in self._connections.values():
-            if conn.endpoint.closed:
-                continue
-            host = conn.endpoint.local_address[0]
-            if host not in found and host not in ("", "0.0.0.0", "::"):
-                found.append(host)
-        return found
+        return self._conns.local_addresses()
 
     @property
     def registered_servers(self) -> list[int]:
@@ -354,7 +322,7 @@ class Client:
         self._started = True
         security, servers = self._config_values()
         accounts = server_accounts(security, servers, queue_mode=self.settings.queue_mode)
-        has_bs = any(v.get(SEC_BOOTSTRAP) is True for v in security.values())
+        has_bs = any(v.get(SEC_IS_BOOTSTRAP) is True for v in security.values())
         self._coord = RdCoordinator(self.settings, accounts, bootstrap=has_bs)
         self._execute(self._coord.start(self._now()))
 
@@ -376,19 +344,13 @@ class Client:
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
-        for obs in self._observed.values():
-            if obs.timer is not None:
-                obs.timer.cancel()
-        self._observed.clear()
+        self._observations.clear()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        for conn in list(self._connections.values()):
-            self._close_endpoint(conn.endpoint)
-        self._connections.clear()
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+        self._conns.close_all()
+        await self._conns.wait_closed()
 
     def run(self) -> None:
         """Start and run until interrupted (Ctrl-C de-registers)."""
@@ -411,9 +373,11 @@ class Client:
         await self.stop()
 
     # ------------------------------------------------------------- helpers
+    def _get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop or asyncio.get_running_loop()
+
     def _now(self) -> float:
-        loop = self._loop or asyncio.get_running_loop()
-        return loop.time()
+        return self._get_loop().time()
 
     def _config_values(self) -> tuple[dict[int, Any], dict[int, Any]]:
         def values(oid: int) -> dict[int, Any]:
@@ -430,7 +394,7 @@ class Client:
     def _server_instance(self, ssid: int) -> int | None:
         for iid in self.store.instance_ids(1):
             with contextlib.suppress(ModelError, NotFound):
-                if self.store.get(Path(1, iid, SRV_SSID)) == ssid:
+                if self.store.get(Path(1, iid, SRV_SHORT_ID)) == ssid:
                     return iid
         return None
 
@@ -446,9 +410,9 @@ class Client:
     def _security_for(self, key: int | None) -> dict[int, Any] | None:
         security, _ = self._config_values()
         for values in security.values():
-            is_bs = values.get(SEC_BOOTSTRAP) is True
+            is_bs = values.get(SEC_IS_BOOTSTRAP) is True
             if (key is None and is_bs) or (
-                key is not None and values.get(SEC_SSID) == key and not is_bs
+                key is not None and values.get(SEC_SHORT_ID) == key and not is_bs
             ):
                 found: dict[int, Any] = values
                 return found
@@ -476,10 +440,8 @@ class Client:
         elif isinstance(action, CloseConnection):
             if self._stores_while_disabled(action.server):
                 return  # /1/x/6: keep socket and observations to deliver what is stored
-            conn = self._connections.pop(action.server, None)
-            if conn is not None:
-                self._forget_observations(action.server)
-                self._close_endpoint(conn.endpoint)
+            if self._conns.close(action.server) is not None:
+                self._observations.forget(action.server)
         elif isinstance(action, SaveConfig):
             self._snapshot = self._config_values()
         elif isinstance(action, RestoreConfig):
@@ -495,20 +457,13 @@ class Client:
             and self._server_value(key, SRV_STORING, False) is True
         )
 
-    def _close_endpoint(self, endpoint: Endpoint) -> None:
-        """Close a connection's endpoint in the background; :meth:`stop` waits for it
-        (it is not one of the tasks that stop cancels, or the socket would stay open)."""
-        task = asyncio.ensure_future(endpoint.close())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
-
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     def _set_timer(self, server: int | None, timer: Timer, deadline: float) -> None:
-        loop = self._loop or asyncio.get_running_loop()
+        loop = self._get_loop()
         old = self._timers.pop((server, timer), None)
         if old is not None:
             old.cancel()
@@ -524,7 +479,7 @@ class Client:
         log.info("event %s server=%s %s", event.kind.name, event.server, event.detail)
         if event.kind in (RdEvent.REGISTRATION_COMPLETE, RdEvent.REG_UPDATE_COMPLETE):
             assert event.server is not None
-            self._flush_stored(event.server)
+            self._observations.flush_stored(event.server)
         self._events.publish(event)
 
     async def _restore_config(self) -> None:
@@ -539,117 +494,34 @@ class Client:
                 for rid, value in resources.items():
                     self.store.set(Path(oid, iid, rid), value)
 
-    # ------------------------------------------------------------ network
-    async def _connection(self, key: int | None) -> _Connection:
-        """The open connection to server ``key``; opened (once, whoever asks) when needed."""
-        lock = self._connect_locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            conn = self._connections.get(key)
-            if conn is not None and not conn.endpoint.closed:
-                return conn
-            conn = await self._open_connection(key)
-            self._connections[key] = conn
-            return conn
+    # ---------------------------------------------------------- connections
+    @property
+    def _connections(self) -> dict[int | None, Connection]:
+        """The open connections by Short Server ID (None: the bootstrap server)."""
+        return self._conns.open
 
-    async def _open_connection(self, key: int | None) -> _Connection:
-        security = self._security_for(key)
-        if security is None:
-            raise OSError(f"no Security instance for server {key}")
-        uri = str(security.get(SEC_URI, ""))
-        parts = urlsplit(uri)
-        if parts.scheme not in ("coap", "coaps") or not parts.hostname:
-            raise OSError(f"unsupported server URI {uri!r}")
-        port = parts.port or (5684 if parts.scheme == "coaps" else 5683)
-        loop = asyncio.get_running_loop()
-        infos = await loop.getaddrinfo(parts.hostname, port, type=socket.SOCK_DGRAM)
-        family, _, _, _, sockaddr = infos[0]
-        remote: Address = (str(sockaddr[0]), int(sockaddr[1]))
-        local = self.local_host or _local_host_for(remote[0], family)
-        if parts.scheme == "coaps":
-            endpoint = await self._open_dtls(local, remote, security, key)
-        else:
-            udp = await _open_udp(local, remote)
-            gate = _ReceiveGate(udp, functools.partial(self._asleep, key))
-            endpoint = Endpoint(CountingTransport(gate, self.traffic), params=self.transmission)
-        if key is None:
-            context = ServerContext(short_id=0, is_bootstrap=True)
-        else:
-            context = self._contexts.setdefault(key, ServerContext(short_id=key))
-        conn = _Connection(key, uri, endpoint, remote, context)
-        endpoint.set_fallback_handler(functools.partial(self._on_server_request, conn))
-        endpoint.add_observation_listener(functools.partial(self._on_observation, conn))
-        endpoint.add_error_listener(functools.partial(self._on_transport_error, conn))
-        for setup in self.endpoint_setup:
-            try:
-                setup(endpoint, key)
-            except Exception:
-                log.exception("endpoint setup hook failed")
-        log.debug("server %s: connected from %s to %s", key, endpoint.local_address, remote)
-        return conn
+    @property
+    def _contexts(self) -> dict[int, ServerContext]:
+        """Each server's context (its attributes), kept across reconnects."""
+        return self._conns.contexts
 
     def _asleep(self, key: int | None) -> bool:
         """Queue mode: the receiver of this server's connection is off."""
         machine = None if key is None or self._coord is None else self._coord.servers.get(key)
         return machine is not None and machine.state is RegState.SLEEPING
 
-    def _on_transport_error(self, conn: _Connection, exc: OSError, remote: Address | None) -> None:
-        """ICMP unreachable, a failed send, a DTLS failure: the requests in flight fail now
-        (as a network error) instead of waiting for their retransmissions to run out."""
-        log.info("server %s: transport error %s", conn.key, exc)
-        for task in list(conn.requests):
-            if not task.done():
-                conn.errors[task] = exc
-                task.cancel()
-
-    async def _exchange(
-        self, conn: _Connection, msg: Message, timeout: float | None = None
-    ) -> Message:
-        """One request to the server of ``conn``; a transport error raises TransportError."""
-        task = asyncio.ensure_future(
-            conn.endpoint.request(msg, remote=conn.remote, timeout=timeout)
-        )
-        conn.requests.add(task)
-        try:
-            return await task
-        except asyncio.CancelledError:
-            error = conn.errors.get(task)
-            current = asyncio.current_task()
-            if error is None or (current is not None and current.cancelling()):
-                raise
-            raise TransportError(f"{error}") from None
-        finally:
-            conn.requests.discard(task)
-            conn.errors.pop(task, None)
-
-    async def _open_dtls(
-        self, local: str, remote: Address, security: dict[int, Any], key: int | None
-    ) -> Endpoint:
-        from lwm2m.client.dtls import open_dtls_endpoint
-
-        # The queue-mode receive gate and the traffic counter sit between the DTLS session
-        # and the Endpoint: the counts are of CoAP datagrams, without DTLS overhead.
-        endpoint: Endpoint = await open_dtls_endpoint(
-            local,
-            remote,
-            security,
-            params=self.transmission,
-            wrap=lambda t: CountingTransport(
-                _ReceiveGate(t, functools.partial(self._asleep, key)), self.traffic
-            ),
-        )
-        return endpoint
-
+    # ---------------------------------------------------------- RD requests
     async def _send(
         self, action: SendRegister | SendUpdate | SendDeregister | SendBootstrapRequest
     ) -> None:
         server = action.server
         assert self._coord is not None
         try:
-            conn = await self._connection(server)
+            conn = await self._conns.connect(server)
             if self._socket_changed(action, conn):
                 return
             msg = self._build_request(action)
-            resp = await self._exchange(conn, msg)
+            resp = await conn.request(msg)
         except RequestTimeout:
             self._execute(self._coord.timeout(server, action.token, self._now()))
             return
@@ -667,7 +539,7 @@ class Client:
     def _socket_changed(
         self,
         action: SendRegister | SendUpdate | SendDeregister | SendBootstrapRequest,
-        conn: _Connection,
+        conn: Connection,
     ) -> bool:
         """Remember the local address of each Register; an Update that would leave from
         another one (the socket was reopened) becomes a new Register instead."""
@@ -716,7 +588,7 @@ class Client:
         return format_object_list(paths, versions=versions, content_formats=cts)
 
     # ------------------------------------------------------ server requests
-    async def _on_server_request(self, conn: _Connection, req: Message, remote: Address) -> Message:
+    async def _on_server_request(self, conn: Connection, req: Message, remote: Address) -> Message:
         coord = self._coord
         if coord is None:
             return Message(code=Code.SERVICE_UNAVAILABLE)
@@ -749,13 +621,13 @@ class Client:
         if len(path) != 3 or path[0] != 1 or self._coord is None:
             return
         try:
-            target = int(self.store.get(Path(1, path[1], SRV_SSID)))
+            target = int(self.store.get(Path(1, path[1], SRV_SHORT_ID)))
         except (NotFound, ModelError, TypeError, ValueError):
             return
         machine = self._coord.servers.get(target)
         if machine is None:
             return
-        loop = self._loop or asyncio.get_running_loop()
+        loop = self._get_loop()
         rid = path[2]
         if rid == SRV_DISABLE:
             timeout = self._server_value(target, SRV_DISABLE_TIMEOUT, 86400)
@@ -766,7 +638,7 @@ class Client:
             coord = self._coord
             loop.call_soon(lambda: self._execute(coord.bootstrap_trigger(self._now())))
 
-    async def _on_bootstrap_request(self, conn: _Connection, req: Message) -> Message:
+    async def _on_bootstrap_request(self, conn: Connection, req: Message) -> Message:
         assert self._coord is not None
         bs = self._coord.bootstrap
         if bs is None or not bs.accepts_operations:
@@ -776,7 +648,7 @@ class Client:
             security, servers = self._config_values()
             actions = self._coord.bootstrap_finish(security, servers, now)
             code = next((a.code for a in actions if isinstance(a, AnswerFinish)), Code.CHANGED)
-            loop = self._loop or asyncio.get_running_loop()
+            loop = self._get_loop()
             loop.call_soon(self._execute, actions)
             if code == Code.CHANGED:
                 self._connections_to_refresh()
@@ -786,78 +658,33 @@ class Client:
 
     def _connections_to_refresh(self) -> None:
         # New accounts may point elsewhere: reopen their connections lazily.
-        for key in [k for k in self._connections if k is not None]:
-            conn = self._connections.pop(key)
-            self._close_endpoint(conn.endpoint)
+        self._conns.close_all(keep_bootstrap=True)
 
     # ------------------------------------------------------------ observe
-    def _on_observation(self, conn: _Connection, obs: ServerObservation, active: bool) -> None:
-        key = id(obs)
-        if not active:
-            state = self._observed.pop(key, None)
-            if state is not None and state.timer is not None:
-                state.timer.cancel()
-            return
-        if conn.key is None:
-            return
-        paths = self._observation_paths(obs)
-        rule = NotifyRule(self._effective_attributes(conn.key, paths))
-        rule.sent(self._now(), self._single_value(paths))
-        state = _Observed(conn.key, obs, paths, rule)
-        self._observed[key] = state
-        self._arm_observation(state)
+    @property
+    def _observed(self) -> dict[int, Observed]:
+        """The accepted observations (id of the endpoint's observation -> state)."""
+        return self._observations.observed
 
-    def _observation_paths(self, obs: ServerObservation) -> list[Path]:
-        request = obs.request
-        if request.code == Code.FETCH:
-            from lwm2m.formats import senml_cbor, senml_json
+    def _on_observation(self, conn: Connection, obs: ServerObservation, active: bool) -> None:
+        self._observations.on_observation(conn, obs, active)
 
-            decode = (
-                senml_json.decode_paths
-                if request.content_format == ContentFormat.SENML_JSON
-                else senml_cbor.decode_paths
-            )
-            try:
-                return list(decode(request.payload))
-            except Exception:
-                return []
-        try:
-            return [Path.from_segments(obs.path)]
-        except ModelError:
-            return []
+    def _reachable(self, ssid: int) -> bool:
+        """A notification to ``ssid`` may go out now (else it is stored or dropped)."""
+        machine = self._coord.servers.get(ssid) if self._coord else None
+        return machine is not None and machine.state not in _UNREACHABLE_STATES
 
-    def _effective_attributes(self, ssid: int, paths: list[Path]) -> Attributes:
-        defaults: Attributes = {}
-        pmin = self._server_value(ssid, SRV_PMIN)
-        pmax = self._server_value(ssid, SRV_PMAX)
-        if isinstance(pmin, int):
-            defaults["pmin"] = float(pmin)
-        if isinstance(pmax, int):
-            defaults["pmax"] = float(pmax)
-        ctx = self._contexts.get(ssid)
-        if ctx is None or len(paths) != 1:
-            return defaults
-        return ctx.attributes.effective(paths[0], defaults)
-
-    def _single_value(self, paths: list[Path]) -> Value:
-        if len(paths) == 1 and len(paths[0]) >= 3:
-            with contextlib.suppress(NotFound, ModelError):
-                value = self.store.get(paths[0])
-                return None if isinstance(value, dict) else value
-        return None
+    def _wake(self, ssid: int) -> None:
+        """Queue mode: a notification is due while asleep; come back online."""
+        machine = self._coord.servers.get(ssid) if self._coord else None
+        if machine is not None and machine.state is RegState.SLEEPING:
+            self._execute(machine.wake_up(self._now()))
 
     def _on_store_change(self, changed: list[Path]) -> None:
         if not self._started or self._loop is None:
             return
         now = self._now()
-        for state in list(self._observed.values()):
-            if not any(
-                p.is_prefix_of(c) or c.is_prefix_of(p) for p in state.paths for c in changed
-            ):
-                continue
-            due = state.rule.on_change(now, self._single_value(state.paths))
-            if due is not None:
-                self._arm_observation(state)
+        self._observations.changed(changed, now)
         self._react_to_config_change(changed, now)
 
     def _react_to_config_change(self, changed: list[Path], now: float) -> None:
@@ -870,7 +697,7 @@ class Client:
             if len(p) != 3 or p[0] != 1 or p[2] not in (SRV_LIFETIME, SRV_BINDING):
                 continue
             try:
-                ssid = self.store.get(Path(1, p[1], SRV_SSID))
+                ssid = self.store.get(Path(1, p[1], SRV_SHORT_ID))
                 value = self.store.get(p)
             except (NotFound, ModelError):
                 continue
@@ -881,79 +708,6 @@ class Client:
                 self._execute(machine.lifetime_changed(int(value), now))
             else:
                 self._execute(machine.binding_changed(str(value), now))
-
-    def _arm_observation(self, state: _Observed) -> None:
-        if state.timer is not None:
-            state.timer.cancel()
-            state.timer = None
-        deadline = state.rule.deadline()
-        if deadline is None:
-            return
-        loop = self._loop or asyncio.get_running_loop()
-        state.timer = loop.call_at(max(deadline, loop.time()), self._observation_due, state)
-
-    def _observation_due(self, state: _Observed) -> None:
-        state.timer = None
-        if id(state.observation) not in self._observed:
-            return
-        what = state.rule.due(self._now())
-        if what == "notify":
-            self._notify(state)
-        elif what == "sample":
-            due = state.rule.on_change(self._now(), self._single_value(state.paths))
-            if due is not None and due <= self._now():
-                self._notify(state)
-        self._arm_observation(state)
-
-    def _notify(self, state: _Observed) -> None:
-        self._spawn(self._send_notification(state))
-
-    async def _send_notification(self, state: _Observed) -> None:
-        conn = self._connections.get(state.server)
-        if conn is None:
-            return
-        obs = state.observation
-        response = await self.engine.handle(obs.request, conn.context)
-        value = self._single_value(state.paths)
-        state.rule.sent(self._now(), value)
-        self._arm_observation(state)
-        machine = self._coord.servers.get(state.server) if self._coord else None
-        if machine is None or machine.state in _UNREACHABLE_STATES:
-            if self._server_value(state.server, SRV_STORING, False) is True:
-                state.stored.append(response)
-            if machine is not None and machine.state is RegState.SLEEPING:
-                self._execute(machine.wake_up(self._now()))
-            return
-        if state.stored:
-            state.stored.append(response)  # behind the stored ones still being delivered
-            return
-        conn.endpoint.push_notification(obs, response)
-
-    def _flush_stored(self, ssid: int) -> None:
-        conn = self._connections.get(ssid)
-        if conn is None:
-            return
-        for state in self._observed.values():
-            if state.server == ssid and state.stored:
-                self._spawn(self._deliver_stored(conn, state))
-
-    async def _deliver_stored(self, conn: _Connection, state: _Observed) -> None:
-        """Stored notifications in order, one CON at a time: while one is unacknowledged
-        the endpoint would keep only the newest (RFC 7641 4.5.2)."""
-        obs = state.observation
-        while state.stored:
-            while obs.in_flight is not None:
-                if conn.endpoint.closed or obs not in conn.endpoint.observations():
-                    return
-                await asyncio.sleep(0.01)
-            conn.endpoint.push_notification(obs, state.stored.pop(0), confirmable=True)
-
-    def _forget_observations(self, key: int | None) -> None:
-        for k, state in list(self._observed.items()):
-            if state.server == key:
-                if state.timer is not None:
-                    state.timer.cancel()
-                del self._observed[k]
 
     # ---------------------------------------------------------------- Send
     async def send(
@@ -975,11 +729,11 @@ class Client:
         records = self.store.read_records([Path.parse(p) for p in paths])
         payload = formats.encode(ContentFormat.SENML_CBOR, records, Path(), self.store.registry)
         await self._wake_up(ssid, timeout)
-        conn = await self._connection(ssid)
+        conn = await self._conns.connect(ssid)
         msg = Message.request(
             Code.POST, "/dp", payload=payload, content_format=ContentFormat.SENML_CBOR
         )
-        resp = await self._exchange(conn, msg, timeout)
+        resp = await conn.request(msg, timeout)
         return int(resp.code)
 
     async def _wake_up(self, ssid: int, timeout: float) -> None:
@@ -992,29 +746,3 @@ class Client:
             self._execute(machine.wake_up(self._now()))
             while machine.state in (RegState.UPDATING, RegState.REGISTERING):
                 await anext(events)
-
-
-def _overlaps(observed: list[Path], changed: list[Path]) -> bool:
-    return any(p.is_prefix_of(c) or c.is_prefix_of(p) for p in observed for c in changed)
-
-
-async def _open_udp(local_host: str, remote: Address) -> UdpTransport:
-    """A UDP socket for one server, connected to it.
-
-    Linux reports ICMP errors (port unreachable: nothing listens there) only on
-    connected UDP sockets (udp(7)); connected, the socket also takes datagrams
-    from that server only. The server's requests come from the address the
-    client registered to (Core TS 1.1 6.2), so nothing is lost.
-    """
-    return await UdpTransport.create(local_host, 0, connect=remote)
-
-
-def _local_host_for(remote_host: str, family: int) -> str:
-    """Bind loopback for a loopback server, any address otherwise, in the server's family."""
-    try:
-        addr = ipaddress.ip_address(remote_host.split("%")[0])
-    except ValueError:
-        return "0.0.0.0"
-    if addr.is_loopback:
-        return "::1" if addr.version == 6 else "127.0.0.1"
-    return "::" if family == socket.AF_INET6 else "0.0.0.0"

@@ -6,7 +6,8 @@ import socket
 
 import pytest
 
-from lwm2m.client.client import Client, _local_host_for, _ReceiveGate
+from lwm2m.client.client import Client
+from lwm2m.client.connections import ReceiveGate, local_host_for
 from lwm2m.transport.base import Address, DatagramTransport
 
 
@@ -37,7 +38,7 @@ class _Recorder(DatagramTransport):
 def test_receive_gate_drops_datagrams_only_while_asleep() -> None:
     inner = _Recorder()
     asleep = False
-    gate = _ReceiveGate(inner, lambda: asleep)
+    gate = ReceiveGate(inner, lambda: asleep)
     received: list[bytes] = []
     gate.set_callbacks(lambda data, remote: received.append(data), lambda exc, remote: None)
     inner.deliver(b"one")
@@ -55,7 +56,7 @@ def test_receive_gate_drops_datagrams_only_while_asleep() -> None:
 
 def test_receive_gate_passes_errors_through() -> None:
     inner = _Recorder()
-    gate = _ReceiveGate(inner, lambda: True)
+    gate = ReceiveGate(inner, lambda: True)
     errors: list[OSError] = []
     gate.set_callbacks(lambda data, remote: None, lambda exc, remote: errors.append(exc))
     inner._on_error(ConnectionRefusedError("refused"), None)
@@ -72,7 +73,7 @@ def test_receive_gate_passes_errors_through() -> None:
     ],
 )
 def test_local_host_follows_the_server_family(remote: str, family: int, local: str) -> None:
-    assert _local_host_for(remote, family) == local
+    assert local_host_for(remote, family) == local
 
 
 async def test_calls_before_start_do_nothing_or_say_why() -> None:

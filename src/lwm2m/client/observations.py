@@ -1,0 +1,239 @@
+"""Observation timing and notification storing of the client (the asyncio side of observe).
+
+An observation is accepted by the endpoint (RFC 7641) when the engine answers
+a GET/FETCH carrying Observe=0; the endpoint then reports it here, and from
+then on :class:`ObservationManager` owns its timing: every store change is
+matched against the observed paths and run through the observation's
+:class:`~lwm2m.client.notify_rules.NotifyRule` (pmin, pmax, gt, lt, st, epmin,
+epmax with the server's attributes and the Server object's defaults /1/x/2 and
+/1/x/3); a timer per observation fires at the rule's next deadline. A
+notification is rendered by answering the observation's request again. One
+due while the server is not reachable (disabled, queue mode asleep, not
+registered) is stored when Notification Storing /1/x/6 is true and sent, in
+order, after the next successful Register/Update (:meth:`flush_stored`);
+otherwise it is dropped. An asleep server is woken up by a due notification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lwm2m.client.accounts import SRV_PMAX, SRV_PMIN, SRV_STORING
+from lwm2m.client.attributes import Attributes
+from lwm2m.client.connections import Connection
+from lwm2m.client.engine import ServerContext
+from lwm2m.client.notify_rules import NotifyRule
+from lwm2m.client.store import ObjectStore
+from lwm2m.coap.message import Message
+from lwm2m.coap.numbers import Code, ContentFormat
+from lwm2m.coap.observe import ServerObservation
+from lwm2m.errors import ModelError, NotFound
+from lwm2m.model import Path, Value
+
+__all__ = ["ObservationManager", "Observed"]
+
+
+@dataclass(slots=True)
+class Observed:
+    """The client's state for one accepted observation."""
+
+    server: int
+    observation: ServerObservation
+    paths: list[Path]
+    rule: NotifyRule
+    timer: asyncio.TimerHandle | None = None
+    stored: list[Message] = field(default_factory=list)
+
+
+class ObservationManager:
+    """The observations of one client's servers, and their stored notifications.
+
+    What it needs from the client: ``store`` (the observed values);
+    ``render(request, context)``, the engine's answer to a request;
+    ``connection(ssid)``, the open connection to a server (None: none);
+    ``server_value(ssid, rid, default)``, a resource of that server's Server
+    instance; ``reachable(ssid)``, whether a notification may be sent now;
+    ``wake_up(ssid)``, leave queue-mode sleep if asleep; ``loop()`` for time
+    and timers; ``spawn(coroutine)`` to run a sending task.
+    """
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        render: Callable[[Message, ServerContext], Awaitable[Message]],
+        connection: Callable[[int], Connection | None],
+        server_value: Callable[[int, int, Any], Any],
+        reachable: Callable[[int], bool],
+        wake_up: Callable[[int], None],
+        loop: Callable[[], asyncio.AbstractEventLoop],
+        spawn: Callable[[Awaitable[Any]], None],
+    ) -> None:
+        self._store = store
+        self._render = render
+        self._connection = connection
+        self._server_value = server_value
+        self._reachable = reachable
+        self._wake_up = wake_up
+        self._loop = loop
+        self._spawn = spawn
+        #: id(ServerObservation) -> state
+        self.observed: dict[int, Observed] = {}
+
+    # ------------------------------------------------------------ inputs
+    def on_observation(self, conn: Connection, obs: ServerObservation, active: bool) -> None:
+        """The endpoint's observation listener: ``obs`` started (True) or ended (False)."""
+        key = id(obs)
+        if not active:
+            state = self.observed.pop(key, None)
+            if state is not None and state.timer is not None:
+                state.timer.cancel()
+            return
+        if conn.key is None:
+            return
+        paths = _observation_paths(obs)
+        rule = NotifyRule(self._effective_attributes(conn.key, conn.context, paths))
+        rule.sent(self._now(), self._single_value(paths))
+        state = Observed(conn.key, obs, paths, rule)
+        self.observed[key] = state
+        self._arm(state)
+
+    def changed(self, changed: list[Path], now: float) -> None:
+        """The store's values under ``changed`` changed: re-run the affected rules."""
+        for state in list(self.observed.values()):
+            if not _overlaps(state.paths, changed):
+                continue
+            due = state.rule.on_change(now, self._single_value(state.paths))
+            if due is not None:
+                self._arm(state)
+
+    def flush_stored(self, ssid: int) -> None:
+        """Send what was stored for server ``ssid`` (it is reachable again)."""
+        conn = self._connection(ssid)
+        if conn is None:
+            return
+        for state in self.observed.values():
+            if state.server == ssid and state.stored:
+                self._spawn(self._deliver_stored(conn, state))
+
+    def forget(self, ssid: int | None) -> None:
+        """Drop the observations of server ``ssid`` (its connection is closed)."""
+        for k, state in list(self.observed.items()):
+            if state.server == ssid:
+                if state.timer is not None:
+                    state.timer.cancel()
+                del self.observed[k]
+
+    def clear(self) -> None:
+        for state in self.observed.values():
+            if state.timer is not None:
+                state.timer.cancel()
+        self.observed.clear()
+
+    # ------------------------------------------------------------ timing
+    def _now(self) -> float:
+        return self._loop().time()
+
+    def _effective_attributes(
+        self, ssid: int, context: ServerContext, paths: list[Path]
+    ) -> Attributes:
+        defaults: Attributes = {}
+        pmin = self._server_value(ssid, SRV_PMIN, None)
+        pmax = self._server_value(ssid, SRV_PMAX, None)
+        if isinstance(pmin, int):
+            defaults["pmin"] = float(pmin)
+        if isinstance(pmax, int):
+            defaults["pmax"] = float(pmax)
+        if len(paths) != 1:
+            return defaults
+        return context.attributes.effective(paths[0], defaults)
+
+    def _single_value(self, paths: list[Path]) -> Value:
+        if len(paths) == 1 and len(paths[0]) >= 3:
+            with contextlib.suppress(NotFound, ModelError):
+                value = self._store.get(paths[0])
+                return None if isinstance(value, dict) else value
+        return None
+
+    def _arm(self, state: Observed) -> None:
+        if state.timer is not None:
+            state.timer.cancel()
+            state.timer = None
+        deadline = state.rule.deadline()
+        if deadline is None:
+            return
+        loop = self._loop()
+        state.timer = loop.call_at(max(deadline, loop.time()), self._due, state)
+
+    def _due(self, state: Observed) -> None:
+        state.timer = None
+        if id(state.observation) not in self.observed:
+            return
+        what = state.rule.due(self._now())
+        if what == "notify":
+            self._spawn(self._send_notification(state))
+        elif what == "sample":
+            due = state.rule.on_change(self._now(), self._single_value(state.paths))
+            if due is not None and due <= self._now():
+                self._spawn(self._send_notification(state))
+        self._arm(state)
+
+    # ------------------------------------------------------------ sending
+    async def _send_notification(self, state: Observed) -> None:
+        conn = self._connection(state.server)
+        if conn is None:
+            return
+        obs = state.observation
+        response = await self._render(obs.request, conn.context)
+        value = self._single_value(state.paths)
+        state.rule.sent(self._now(), value)
+        self._arm(state)
+        if not self._reachable(state.server):
+            if self._server_value(state.server, SRV_STORING, False) is True:
+                state.stored.append(response)
+            self._wake_up(state.server)
+            return
+        if state.stored:
+            state.stored.append(response)  # behind the stored ones still being delivered
+            return
+        conn.endpoint.push_notification(obs, response)
+
+    async def _deliver_stored(self, conn: Connection, state: Observed) -> None:
+        """Stored notifications in order, one CON at a time: while one is unacknowledged
+        the endpoint would keep only the newest (RFC 7641 4.5.2)."""
+        obs = state.observation
+        while state.stored:
+            while obs.in_flight is not None:
+                if conn.endpoint.closed or obs not in conn.endpoint.observations():
+                    return
+                await asyncio.sleep(0.01)
+            conn.endpoint.push_notification(obs, state.stored.pop(0), confirmable=True)
+
+
+def _observation_paths(obs: ServerObservation) -> list[Path]:
+    """The paths an observation covers: its Uri-Path, or the paths of an Observe-Composite."""
+    request = obs.request
+    if request.code == Code.FETCH:
+        from lwm2m.formats import senml_cbor, senml_json
+
+        decode = (
+            senml_json.decode_paths
+            if request.content_format == ContentFormat.SENML_JSON
+            else senml_cbor.decode_paths
+        )
+        try:
+            return list(decode(request.payload))
+        except Exception:
+            return []
+    try:
+        return [Path.from_segments(obs.path)]
+    except ModelError:
+        return []
+
+
+def _overlaps(observed: list[Path], changed: list[Path]) -> bool:
+    return any(p.is_prefix_of(c) or c.is_prefix_of(p) for p in observed for c in changed)
