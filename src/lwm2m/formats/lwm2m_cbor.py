@@ -22,6 +22,11 @@ Canonical form emitted by :func:`encode`:
 
 Decoding rejects duplicate leaf paths, paths deeper than 4 levels, ids out
 of 0..65534, values that are not leaves of a resource, and trailing bytes.
+
+An instance in the canonical shape is read by :func:`fast_instance` straight
+from the nested maps and written from the grouped leaves of
+:func:`senml.leaves` in one pass; anything else takes the general paths
+(:func:`decode_tree`, :func:`encode_tree`), which the fast ones fall back on.
 """
 
 from __future__ import annotations
@@ -32,7 +37,18 @@ from typing import Any
 from lwm2m.errors import DecodeError
 from lwm2m.formats import senml
 from lwm2m.formats.senml_cbor import dump_cbor, load_cbor
-from lwm2m.model import MAX_ID, Node, Path, Records, Registry, ResourceType
+from lwm2m.model import (
+    MAX_ID,
+    InstanceNode,
+    MultiResourceNode,
+    Node,
+    Path,
+    Records,
+    Registry,
+    ResourceNode,
+    ResourceType,
+    Value,
+)
 
 DIALECT = senml.Dialect(
     name="LwM2M CBOR",
@@ -85,7 +101,16 @@ def _ids(name: str) -> tuple[int, ...]:
 
 
 def encode(node: Node | Records, path: Path, registry: Registry) -> bytes:
-    _, items = senml.leaves(node, path, registry)
+    if len(path) == 2:
+        below = _shallow_tree(senml.leaves(node, path, registry, grouped=True)[1])
+        if below is not None:
+            return dump_cbor(_rooted(below, path))
+    return encode_tree(senml.leaves(node, path, registry)[1], path)
+
+
+def encode_tree(items: list[senml.Leaf], path: Path) -> bytes:
+    """The general path: build the nested maps of the leaves (named as :func:`senml.leaves`
+    names them) and let cbor2 write them."""
     # The tree below the request path (names are relative to it; composite records
     # carry full names and the request path is the root).
     below: Tree = {}
@@ -107,23 +132,154 @@ def encode(node: Node | Records, path: Path, registry: Registry) -> bytes:
                 child = parent[i] = {}
             parent = child
         parent[ids[-1]] = raw
-    tree = _collapse(below) if nested else below
+    return dump_cbor(_rooted(_collapse(below) if nested else below, path))
+
+
+def _rooted(tree: Tree, path: Path) -> Tree:
+    """The collapsed tree below ``path`` under the key of ``path`` (collapsing further)."""
     if path and tree:
         if len(tree) == 1:
             ((key, value),) = tree.items()
-            tree = {(*path, *key) if type(key) is tuple else (*path, key): value}
-        else:
-            tree = {path[0] if len(path) == 1 else tuple(path): tree}
-    return dump_cbor(tree)
+            return {(*path, *key) if type(key) is tuple else (*path, key): value}
+        return {path[0] if len(path) == 1 else tuple(path): tree}
+    return tree
+
+
+def _shallow_tree(items: list[senml.Leaf]) -> Tree | None:
+    """The collapsed tree of an instance's grouped leaves, built in one pass.
+
+    Leaves are named "rid" (a single value, or with ``grouped`` a multiple
+    resource's values dict) or "rid/ri"; the result is what the loop of
+    :func:`encode_tree` and :func:`_collapse` make of the ungrouped leaves. None
+    when a multiple resource comes as separate "rid/ri" leaves or a name has
+    more levels: :func:`encode_tree` takes them.
+    """
+    below: Tree = {}
+    ids_get = _IDS.get
+    objlnk = senml.OBJLNK
+    for name, kind, value in items:
+        ids = ids_get(name) or _ids(name)
+        if len(ids) != 1:
+            return None
+        if type(value) is dict:
+            if kind == objlnk:
+                value = {ri: str(v) for ri, v in value.items()}
+            if len(value) == 1:
+                ((ri, one),) = value.items()
+                below[(ids[0], ri)] = one
+                continue
+        elif kind == objlnk:
+            value = str(value)
+        below[ids[0]] = value
+    return below
 
 
 def decode(payload: bytes, path: Path, registry: Registry) -> Node | Records:
     tree = load_cbor(payload, DIALECT.name)
     if type(tree) is not dict:
         raise DecodeError(f"{DIALECT.name}: expected a map, got {type(tree).__name__}")
+    if len(path) == 2:
+        node = fast_instance(tree, path, registry)
+        if node is not None:
+            return node
+    return decode_tree(tree, path, registry)
+
+
+def decode_tree(tree: Tree, path: Path, registry: Registry) -> Node | Records:
+    """The general path: every leaf of the tree, typed and assembled by :mod:`.senml`."""
     leaves: list[senml.RawLeaf] = []
     _walk(tree, (), leaves, set())
     return senml.assemble(leaves, DIALECT, path, registry, indexed=False)
+
+
+def _converted(info: senml.ResInfo, raw: object) -> Value | senml.Refused:
+    """A leaf value that is not canonical as it is, by the conversions of the general path.
+
+    REFUSED when the general path must decide (tag 1 times, maps, a bad value).
+    """
+    kind = _KIND_OF_CBOR.get(type(raw), -1)
+    if kind < 0:
+        return senml.REFUSED
+    return senml.checked_value(DIALECT, info, kind, raw)
+
+
+def fast_instance(tree: Tree, path: Path, registry: Registry) -> InstanceNode | None:
+    """The instance at ``path`` of a tree in the canonical shape; None for anything else.
+
+    The shape :func:`encode` writes for an instance with two or more resources:
+    ``{[o, i]: {rid: value, rid: {ri: value, ...}, [rid, ri]: value}}`` with
+    defined resources only. The nested maps are read directly. A value whose
+    type is the definition's (:func:`senml.canonical`: a CBOR type implies its
+    kind) is kept, the others take the conversions of the general path
+    (:func:`_converted`). Any doubt returns None and :func:`decode_tree` decides
+    (and raises the errors).
+    """
+    if len(tree) != 1:
+        return None
+    ((key, inner),) = tree.items()
+    if (
+        type(key) is not tuple
+        or len(key) != 2
+        or type(key[0]) is not int
+        or type(key[1]) is not int
+        or key != path
+        or type(inner) is not dict
+    ):
+        return None
+    obj = registry.get(path[0])
+    if obj is None:
+        return None
+    table = senml.resource_table(obj)
+    resources: dict[int, ResourceNode | MultiResourceNode] = {}
+    for k, v in inner.items():
+        if type(k) is int:
+            info = table.get(k)
+            if info is None or k in resources:
+                return None
+            pytype, lo, hi = info.pytype, info.lo, info.hi
+            if not info.multiple:
+                if not (type(v) is pytype and (lo is None or lo <= v <= hi)):  # type: ignore[operator]
+                    checked = _converted(info, v)
+                    if isinstance(checked, senml.Refused):
+                        return None
+                    v = checked
+                resources[k] = ResourceNode(k, v)
+                continue
+            if type(v) is not dict or not v:
+                return None
+            values: dict[int, Any] = {}
+            for ri, x in v.items():
+                if type(ri) is not int or not 0 <= ri <= MAX_ID:
+                    return None
+                if not (type(x) is pytype and (lo is None or lo <= x <= hi)):  # type: ignore[operator]
+                    checked = _converted(info, x)
+                    if isinstance(checked, senml.Refused):
+                        return None
+                    x = checked
+                values[ri] = x
+            resources[k] = MultiResourceNode(k, values)
+        elif type(k) is tuple and len(k) == 2:
+            rid, ri = k
+            if type(rid) is not int or type(ri) is not int or not 0 <= ri <= MAX_ID:
+                return None
+            info = table.get(rid)
+            if info is None or not info.multiple:
+                return None
+            multi = resources.get(rid)
+            if multi is None:
+                multi = resources[rid] = MultiResourceNode(rid, {})
+            elif ri in multi.values:  # type: ignore[union-attr]
+                return None
+            pytype, lo, hi = info.pytype, info.lo, info.hi
+            if not (type(v) is pytype and (lo is None or lo <= v <= hi)):  # type: ignore[operator]
+                checked = _converted(info, v)
+                if isinstance(checked, senml.Refused):
+                    return None
+                v = checked
+            multi.values[ri] = v  # type: ignore[union-attr]
+        else:
+            return None
+    return InstanceNode(path[1], resources)
 
 
 def _walk(

@@ -20,10 +20,11 @@ fields; no white space; text as UTF-8; NaN and infinities raise
 from __future__ import annotations
 
 import binascii
+from collections.abc import Callable
 
 from lwm2m.errors import DecodeError, UnsupportedFormat
-from lwm2m.formats import senml
-from lwm2m.formats.senml_json import dump_json, load_json
+from lwm2m.formats import senml, senml_json
+from lwm2m.formats.senml_json import load_json
 from lwm2m.model import Node, Path, Records, Registry, ResourceType
 
 
@@ -62,21 +63,29 @@ def _no_composite(path: Path) -> None:
         raise UnsupportedFormat("LwM2M JSON (11543) has no composite form for the root path")
 
 
+def _quoted_b64(value: object) -> str:
+    return f'"{binascii.b2a_base64(value, newline=False).decode("ascii")}"'  # type: ignore[arg-type]
+
+
+# The JSON text of an entry value, by kind (Opaque as standard base64 in "sv").
+_VALUE_TEXT: tuple[Callable[[object], object], ...] = (
+    senml_json.number_text,
+    senml_json.string_text,
+    senml_json.bool_text,
+    _quoted_b64,
+    senml_json.quoted_text,
+)
+_HEADS = tuple(f'"{label}":' for label in _LABELS)
+
+
 def encode(node: Node | Records, path: Path, registry: Registry) -> bytes:
     _no_composite(path)
     if isinstance(node, dict):
         raise UnsupportedFormat("LwM2M JSON (11543) cannot carry composite records")
     bn, items = senml.leaves(node, path, registry)
-    entries: list[dict[str, object]] = []
-    for name, kind, value in items:
-        if kind == senml.DATA:
-            raw: object = binascii.b2a_base64(value, newline=False).decode("ascii")  # type: ignore[arg-type]
-        elif kind == senml.OBJLNK:
-            raw = str(value)
-        else:
-            raw = value
-        entries.append({"n": name, _LABELS[kind]: raw} if name else {_LABELS[kind]: raw})
-    return dump_json({"bn": bn, "e": entries} if bn else {"e": entries})
+    entries = ",".join(senml_json.record_texts(items, _HEADS, _VALUE_TEXT))
+    # bn is the request path, digits and slashes: no escaping needed
+    return senml_json.utf8(f'{{"bn":"{bn}","e":[{entries}]}}' if bn else f'{{"e":[{entries}]}}')
 
 
 def decode(payload: bytes, path: Path, registry: Registry) -> Node | Records:

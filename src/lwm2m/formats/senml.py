@@ -32,6 +32,13 @@ The formats differ only in the labels of these fields and in how data
 travels (base64url text in JSON, a byte string in CBOR); each describes
 itself with a :class:`Dialect`. :mod:`lwm2m.formats.lwm2m_cbor` uses the
 same value typing for its nested maps.
+
+Decoding an instance in the canonical shape (:func:`leaves`) takes
+:func:`fast_instance`: one pass over the records through a per-definition
+table of the relative names. It keeps the values the general path keeps as
+they are and converts the others with the same converters; for anything
+else it returns None and the general path (:func:`resolve`,
+:func:`assemble`) decides, and raises the errors.
 """
 
 from __future__ import annotations
@@ -192,6 +199,8 @@ class Dialect:
     typed: dict[int, tuple[Converter | None, ...]] | None = None
     untyped: tuple[Converter | None, ...] = ()
     shapes: dict[tuple[object, ...], Shape] = field(default_factory=dict, compare=False)
+    keys: dict[int, object] = field(init=False, default_factory=dict, compare=False, repr=False)
+    """Kind or structure field -> the payload key that carries it (the first one given)."""
 
     def __post_init__(self) -> None:
         common: dict[tuple[ResourceType, int], Converter] = {
@@ -214,6 +223,8 @@ class Dialect:
         untyped = (_to_number, _to_str, _to_bool, self.data, parse_objlnk, _identity)
         object.__setattr__(self, "typed", typed)
         object.__setattr__(self, "untyped", untyped)
+        for key, f in self.fields.items():
+            self.keys.setdefault(f, key)
 
 
 # --- names ---------------------------------------------------------------------
@@ -295,13 +306,25 @@ class ResInfo:
     dialect's converters), which converts it or raises.
     """
 
-    __slots__ = ("hi", "kind", "lo", "multiple", "name", "pytype", "rdef")
+    __slots__ = ("children", "hi", "kind", "lo", "multiple", "name", "pytype", "rdef")
 
     def __init__(self, rdef: ResourceDef) -> None:
         self.rdef = rdef
         self.multiple = rdef.multiple
         self.name = str(rdef.id)
         self.pytype, self.kind, self.lo, self.hi = _TYPE_INFO[rdef.type]
+        self.children: dict[int, str] = {}
+        """Resource instance id -> the name "rid/ri" (filled by :func:`child_name`)."""
+
+
+def child_name(info: ResInfo, ri: object) -> str | None:
+    """The name "rid/ri" of a resource instance of ``info``; None for an invalid id."""
+    if type(ri) is not int or not 0 <= ri <= MAX_ID:
+        return None
+    if len(info.children) >= _NAME_CACHE_SIZE:
+        info.children.clear()
+    name = info.children[ri] = f"{info.name}/{ri}"
+    return name
 
 
 ResTable = dict[int, ResInfo]
@@ -433,10 +456,39 @@ def resolve(items: object, d: Dialect, bn: str = "") -> list[RawLeaf]:
     return out
 
 
+def canonical(info: ResInfo, kind: int, raw: object) -> bool:
+    """True when a raw value of ``kind`` is already the definition's value as it is.
+
+    The one check every decoder makes before keeping a raw value unconverted;
+    anything else goes through :func:`_convert` (the dialect's converters). The
+    fast decoders make the same test inline, on the same :class:`ResInfo` fields,
+    with the kind implied by the value key or CBOR type they read.
+    """
+    return (
+        type(raw) is info.pytype
+        and kind == info.kind
+        and (info.lo is None or info.lo <= raw <= info.hi)  # type: ignore[operator]
+    )
+
+
 def _where(d: Dialect, indexed: bool, idx: int, p: Path) -> str:
     if indexed:
         return f"{d.name} record {idx} ({p})"
     return f"{d.name} value at {p}"
+
+
+def _convert(d: Dialect, info: ResInfo | None, kind: int, raw: object) -> Value:
+    """Type a raw value of ``kind`` (>= 0) by the dialect's converters.
+
+    ValueError or OverflowError, with a short reason, when it cannot be a value
+    of the definition (or of its own kind without one).
+    """
+    rdef = None if info is None else info.rdef
+    conv = d.untyped[kind] if rdef is None else d.typed[id(rdef.type)][kind]  # type: ignore[index]
+    if conv is None:
+        assert rdef is not None
+        raise ValueError(f"cannot carry a {rdef.type.value} value")
+    return conv(raw)
 
 
 def _typed(
@@ -447,13 +499,8 @@ def _typed(
         raise DecodeError(f"{_where(d, indexed, idx, p)}: no value")
     if len(p) < 3:
         raise DecodeError(f"{_where(d, indexed, idx, p)}: not a resource or resource instance path")
-    rdef = None if info is None else info.rdef
-    conv = d.untyped[kind] if rdef is None else d.typed[id(rdef.type)][kind]  # type: ignore[index]
     try:
-        if conv is None:
-            assert rdef is not None
-            raise ValueError(f"cannot carry a {rdef.type.value} value")
-        value = conv(raw)
+        value = _convert(d, info, kind, raw)
     except (ValueError, OverflowError) as exc:
         raise DecodeError(f"{_where(d, indexed, idx, p)}, field {d.labels[kind]}: {exc}") from None
     if info is not None and info.multiple == (len(p) == 3):
@@ -488,15 +535,9 @@ def assemble(
             table = resource_table(registry.get(o))
         single = ri < 0
         info = table.get(rid)
-        # Fast path: a raw value already canonical for the definition (which implies a
-        # value and a resource path); everything else is checked by _typed.
-        if (
-            info is not None
-            and type(raw) is info.pytype
-            and kind == info.kind
-            and (info.lo is None or info.lo <= raw <= info.hi)  # type: ignore[operator]
-            and info.multiple is not single
-        ):
+        # A raw value already canonical for the definition (which implies a value and a
+        # resource path) is kept; everything else is checked by _typed.
+        if info is not None and info.multiple is not single and canonical(info, kind, raw):
             value: Value = raw  # type: ignore[assignment]
         else:
             value = _typed(d, info, kind, raw, indexed, idx, p)
@@ -553,8 +594,152 @@ def _result(
 def decode_items(
     items: object, d: Dialect, path: Path, registry: Registry, bn: str = ""
 ) -> Node | Records:
-    """Resolve, type and assemble a list of records for request ``path``."""
+    """Resolve, type and assemble a list of records for request ``path``.
+
+    An instance in the canonical shape takes :func:`fast_instance`; anything
+    it does not vouch for takes the general path, which also raises the errors.
+    """
+    if len(path) == 2:
+        node = fast_instance(items, d, path, registry, bn)
+        if node is not None:
+            return node
     return assemble(resolve(items, d, bn), d, path, registry)
+
+
+def checked_value(d: Dialect, info: ResInfo, kind: int, raw: object) -> Value | Refused:
+    """The value of a leaf of a defined resource, or REFUSED when the general path must decide.
+
+    For a raw value of ``kind`` (>= 0) that :func:`canonical` did not accept: the
+    conversion of the general path (:func:`_convert`); a value it rejects is left
+    to the general path, which raises the error.
+    """
+    if raw is REFUSED:
+        return REFUSED
+    try:
+        return _convert(d, info, kind, raw)
+    except (ValueError, OverflowError):
+        return REFUSED
+
+
+class Refused:
+    """The type of :data:`REFUSED`."""
+
+
+REFUSED = Refused()
+"""Returned by the fast decoders' helpers: this payload needs the general path."""
+
+NameEntry = tuple[int, int, object, type, int | None, int | None, ResInfo]
+"""(resource id, resource instance id or -1, value key, then the definition's pytype, lo and
+hi as in :class:`ResInfo`, and the definition) of a record name relative to a base name."""
+InstanceNames = tuple[ObjectDef, str, dict[str, NameEntry]]
+"""(definition, base name, relative name -> :data:`NameEntry`) of an instance path."""
+_INSTANCE_NAMES: dict[tuple[int, Path, int], InstanceNames] = {}
+
+
+def _instance_names(obj: ObjectDef, path: Path, d: Dialect) -> InstanceNames:
+    """The base name of instance ``path`` and the table of the names below it.
+
+    The table is filled by :func:`_name_entry` as names are met; cached by the
+    identity of the definition like :func:`resource_table`, and of the dialect
+    (its value keys).
+    """
+    key = (id(obj), path, id(d))
+    hit = _INSTANCE_NAMES.get(key)
+    if hit is not None and hit[0] is obj:
+        return hit
+    if len(_INSTANCE_NAMES) >= _TABLES_SIZE:
+        _INSTANCE_NAMES.clear()
+    hit = _INSTANCE_NAMES[key] = (obj, base_name(path), {})
+    return hit
+
+
+def _name_entry(names: InstanceNames, d: Dialect, path: Path, n: object) -> NameEntry | None:
+    """Learn the entry of name ``n`` relative to the base name of instance ``path``.
+
+    None for a name that is no defined resource (instance) of the instance, that
+    names a single resource with an instance id or a multiple one without, or
+    whose type the dialect has no value field for.
+    """
+    obj, bn, table = names
+    if type(n) is not str:
+        return None
+    t = parse_name(bn + n)
+    if t is None or len(t[0]) < 3 or t[0][:2] != path:
+        return None
+    rid, ri = t[3], t[4]
+    info = resource_table(obj).get(rid)
+    if info is None or info.multiple is (ri < 0) or info.kind not in d.keys:
+        return None
+    if len(table) >= _NAME_CACHE_SIZE:
+        table.clear()
+    entry = table[n] = (rid, ri, d.keys[info.kind], info.pytype, info.lo, info.hi, info)
+    return entry
+
+
+def fast_instance(
+    items: object, d: Dialect, path: Path, registry: Registry, bn: str = ""
+) -> InstanceNode | None:
+    """The instance at ``path`` of records in the canonical shape; None for anything else.
+
+    The shape :func:`leaves` writes: the first record may carry ``bn``, which
+    must be the instance's base name ("/3/0/"); every record has a name relative
+    to it, of a defined resource, and the one value field of that resource's
+    type, nothing else. The records are read once, through a per-definition
+    table of the names; values take the checks of the general path
+    (:func:`canonical`, :func:`checked_value`). Any doubt (time fields, unknown
+    resources, a value the checks reject, ...) returns None: the general path
+    decides.
+    """
+    if type(items) is not list or not items:
+        return None
+    obj = registry.get(path[0])
+    if obj is None:
+        return None
+    names = _instance_names(obj, path, d)
+    base = names[1]
+    nk = d.keys[N]
+    first = items[0]
+    if type(first) is not dict:
+        return None
+    if len(first) == 3 and BN in d.keys:
+        if first.get(d.keys[BN]) != base:
+            return None
+        # the first record may hold three keys; its other two are read as in every record
+    elif bn != base:
+        return None
+    else:
+        first = None
+    get = names[2].get
+    resources: dict[int, ResourceNode | MultiResourceNode] = {}
+    for rec in items:
+        if type(rec) is not dict or (len(rec) != 2 and rec is not first):
+            return None
+        try:
+            entry = get(rec.get(nk))  # type: ignore[arg-type]
+        except TypeError:  # an unhashable name
+            return None
+        if entry is None:
+            entry = _name_entry(names, d, path, rec.get(nk))
+            if entry is None:
+                return None
+        rid, ri, vk, pytype, lo, hi, info = entry
+        raw = rec.get(vk, REFUSED)
+        # canonical() inline (the key vk carries the kind of the definition)
+        if type(raw) is pytype and (lo is None or lo <= raw <= hi):  # type: ignore[operator]
+            value: Value = raw  # type: ignore[assignment]
+        else:
+            checked = checked_value(d, info, info.kind, raw)
+            if isinstance(checked, Refused):
+                return None
+            value = checked
+        if ri < 0:
+            resources[rid] = ResourceNode(rid, value)
+        else:
+            res = resources.get(rid)
+            if res is None:
+                res = resources[rid] = MultiResourceNode(rid, {})
+            res.values[ri] = value  # type: ignore[union-attr]
+    return InstanceNode(path[1], resources)
 
 
 def decode_path_items(items: object, d: Dialect) -> list[Path]:
@@ -613,8 +798,9 @@ def encode_value(value: Value, rdef: ResourceDef | None) -> tuple[int, Value]:
     return kind, value
 
 
-Leaf = tuple[str, int, Value]
-"""(name relative to the base name, value kind, value) of one record to encode."""
+Leaf = tuple[str, int, Value | dict[int, Value]]
+"""(name relative to the base name, value kind, value) of one record to encode; the value
+is a dict only for the resource leaves of ``leaves(..., grouped=True)``."""
 
 
 class _LeafError(EncodeError):
@@ -662,8 +848,12 @@ def _resources(
     prefix: str,
     resources: dict[int, ResourceNode | MultiResourceNode],
     table: ResTable,
+    grouped: bool = False,
 ) -> None:
-    """Leaves of an instance's resources, named ``prefix`` + resource id (+ "/" instance id)."""
+    """Leaves of an instance's resources, named ``prefix`` + resource id (+ "/" instance id).
+
+    ``grouped``: see :func:`leaves`.
+    """
     append = out.append
     get = table.get
     for res in resources.values():
@@ -679,6 +869,33 @@ def _resources(
                     info.lo is None or info.lo <= canonical <= info.hi  # type: ignore[operator]
                 ):
                     append((prefix + info.name, info.kind, canonical))
+                    continue
+        elif t is MultiResourceNode:
+            # The common case: a defined multiple resource whose instances all have
+            # canonical values; on anything else its leaves are taken back and the
+            # general path (_instances) checks them.
+            rid = res.id
+            info = get(rid)
+            if info is not None and type(rid) is int and info.multiple:
+                start = len(out)
+                children = info.children
+                pytype, lo, hi, kind = info.pytype, info.lo, info.hi, info.kind
+                values: dict[int, Value] = res.values  # type: ignore[union-attr]
+                for ri, v in values.items():
+                    name = children.get(ri) or child_name(info, ri)
+                    if (
+                        name is None
+                        or type(ri) is not int
+                        or type(v) is not pytype
+                        or (lo is not None and not lo <= v <= hi)  # type: ignore[operator]
+                    ):
+                        del out[start:]
+                        break
+                    if not grouped:
+                        append((prefix + name, kind, v))
+                else:
+                    if grouped and values:
+                        append((prefix + info.name, kind, values))
                     continue
         if t is not ResourceNode and t is not MultiResourceNode:
             raise _LeafError(f"{prefix}: expected a resource node, got {t.__name__}")
@@ -718,7 +935,9 @@ def base_name(path: Path) -> str:
     return bn
 
 
-def leaves(node: Node | Records, path: Path, registry: Registry) -> tuple[str, list[Leaf]]:
+def leaves(
+    node: Node | Records, path: Path, registry: Registry, grouped: bool = False
+) -> tuple[str, list[Leaf]]:
     """The canonical base name and the leaves of ``node`` found at request ``path``.
 
     Canonical naming (all SenML-like encoders): for a request on an object,
@@ -728,6 +947,11 @@ def leaves(node: Node | Records, path: Path, registry: Registry) -> tuple[str, l
     composite :data:`Records` get no base name and full names ("/3/0/0").
     Leaves follow the dict order of the node. Errors name the leaf relative
     to the base name.
+
+    ``grouped`` (for an :class:`InstanceNode`): a non-empty multiple resource
+    whose values all are canonical as they are becomes one leaf named by the
+    resource whose value is the node's own ``{ri: value}`` dict (not to be
+    changed), in place of one leaf per instance; the others stay as they are.
     """
     out: list[Leaf] = []
     level = len(path)
@@ -746,7 +970,8 @@ def leaves(node: Node | Records, path: Path, registry: Registry) -> tuple[str, l
         if isinstance(node, InstanceNode):
             if level != 2 or node.id != path[1]:
                 raise EncodeError(f"an InstanceNode {node.id} does not belong at {path}")
-            _resources(out, "", node.resources, resource_table(registry.get(path[0])))
+            table = resource_table(registry.get(path[0]))
+            _resources(out, "", node.resources, table, grouped)
         elif isinstance(node, ObjectNode):
             if level != 1 or node.id != path[0]:
                 raise EncodeError(f"an ObjectNode {node.id} does not belong at {path}")

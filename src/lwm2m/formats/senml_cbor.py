@@ -84,18 +84,24 @@ def dump_cbor(obj: object) -> bytes:
 # takes the cbor2 path.
 
 
+_ARG8 = struct.Struct(">BB").pack
+_ARG16 = struct.Struct(">BH").pack
+_ARG32 = struct.Struct(">BI").pack
+_ARG64 = struct.Struct(">BQ").pack
+
+
 def _head(major: int, n: int) -> bytes:
-    """A CBOR initial byte and argument (RFC 8949 section 3)."""
+    """A CBOR initial byte and argument (RFC 8949 section 3), 0 <= n < 2**64."""
     m = major << 5
     if n < 24:
         return bytes((m | n,))
     if n < 0x100:
-        return bytes((m | 24, n))
+        return _ARG8(m | 24, n)
     if n < 0x10000:
-        return bytes((m | 25,)) + n.to_bytes(2, "big")
+        return _ARG16(m | 25, n)
     if n < 0x100000000:
-        return bytes((m | 26,)) + n.to_bytes(4, "big")
-    return bytes((m | 27,)) + n.to_bytes(8, "big")
+        return _ARG32(m | 26, n)
+    return _ARG64(m | 27, n)
 
 
 _UINT64_MAX = 2**64 - 1
@@ -122,12 +128,15 @@ def _key(label: int | str) -> bytes:
 _VALUE_KEYS = tuple(_key(k) for k in _KEYS)
 _NAME_KEY = _key(NAME)
 _BN_KEY = _key(BN)
-# (name, kind) -> the bytes of a record up to its value; bounded like senml's caches
-_PREFIXES: dict[tuple[str, int], bytes] = {}
+# kind -> name -> the bytes of a record up to its value; bounded like senml's caches
+_PREFIXES: tuple[dict[str, bytes], ...] = tuple({} for _ in _KEYS)
 _PREFIXES_SIZE = 2048
-# (name, STR, text) -> the whole record, for the text values of a Read
-_TEXT_RECORDS: dict[senml.Leaf, bytes] = {}
-_STR = senml.STR
+# (base name, first record) -> the first record with the base name
+_FIRSTS: dict[tuple[str, bytes], bytes] = {}
+# (name, kind, text or int) -> the whole record: names and most values repeat from one
+# Read or notification to the next. Only leaves whose value is exactly a str or an int
+# are looked up, so equal values of other types (1.0, True) never share a record.
+_RECORDS: dict[senml.Leaf, bytes] = {}
 
 
 def _prefix(name: str, kind: int) -> bytes:
@@ -135,9 +144,10 @@ def _prefix(name: str, kind: int) -> bytes:
         prefix = b"\xa2" + _NAME_KEY + _text(name) + _VALUE_KEYS[kind]
     else:
         prefix = b"\xa1" + _VALUE_KEYS[kind]
-    if len(_PREFIXES) >= _PREFIXES_SIZE:
-        _PREFIXES.clear()
-    _PREFIXES[name, kind] = prefix
+    cache = _PREFIXES[kind]
+    if len(cache) >= _PREFIXES_SIZE:
+        cache.clear()
+    cache[name] = prefix
     return prefix
 
 
@@ -149,6 +159,8 @@ def _value(kind: int, value: object) -> bytes | None:
     if t is int:
         number = cast(int, value)
         if number >= 0:
+            if number < 256:
+                return _UINT_HEADS[number]
             return _head(0, number) if number <= _UINT64_MAX else None
         return _head(1, -1 - number) if -1 - number <= _UINT64_MAX else None
     if t is bool:
@@ -165,12 +177,17 @@ def _value(kind: int, value: object) -> bytes | None:
     return None
 
 
-def _text_record(leaf: senml.Leaf) -> bytes:
-    record = _PREFIXES.get(leaf[:2]) or _prefix(leaf[0], leaf[1])
-    record += _text(cast(str, leaf[2]))
-    if len(_TEXT_RECORDS) >= _PREFIXES_SIZE:
-        _TEXT_RECORDS.clear()
-    _TEXT_RECORDS[leaf] = record
+def _record(leaf: senml.Leaf) -> bytes | None:
+    name, kind, value = leaf
+    if not 0 <= kind < len(_VALUE_KEYS):
+        return None
+    encoded = _value(kind, value)
+    if encoded is None:
+        return None
+    record = (_PREFIXES[kind].get(name) or _prefix(name, kind)) + encoded
+    if len(_RECORDS) >= _PREFIXES_SIZE:
+        _RECORDS.clear()
+    _RECORDS[leaf] = record
     return record
 
 
@@ -179,34 +196,36 @@ def _encode_records(bn: str, items: list[senml.Leaf]) -> bytes | None:
     n = len(items)
     parts = [_ARRAY_HEADS[n] if n < 256 else _head(4, n)]
     append = parts.append
-    get_prefix = _PREFIXES.get
-    get_text_record = _TEXT_RECORDS.get
-    uint_heads = _UINT_HEADS
+    prefixes = _PREFIXES
+    get_record = _RECORDS.get
     for leaf in items:
         name, kind, value = leaf
         t = type(value)
-        if t is str and kind == _STR:
-            # whole records of text values are cached: names and texts repeat
-            append(get_text_record(leaf) or _text_record(leaf))
+        if t is str or t is int:
+            record = get_record(leaf) or _record(leaf)
+            if record is None:
+                return None
+            append(record)
             continue
-        prefix = get_prefix((name, kind))
-        if prefix is None:
-            if not 0 <= kind < len(_VALUE_KEYS):
-                return None
-            prefix = _prefix(name, kind)
-        append(prefix)
-        if t is int and 0 <= value < 256:  # type: ignore[operator]
-            append(uint_heads[value])  # type: ignore[index]
-        else:
-            encoded = _value(kind, value)
-            if encoded is None:
-                return None
-            append(encoded)
+        if not 0 <= kind < len(_VALUE_KEYS):
+            return None
+        encoded = _value(kind, value)
+        if encoded is None:
+            return None
+        append(prefixes[kind].get(name) or _prefix(name, kind))
+        append(encoded)
     if bn and n:
-        # the first record gains the base name as its first entry: one more map pair
-        first = parts[1]
-        parts[1] = bytes((first[0] + 1,)) + _BN_KEY + _text(bn) + first[1:]
+        parts[1] = _FIRSTS.get((bn, parts[1])) or _with_base_name(bn, parts[1])
     return b"".join(parts)
+
+
+def _with_base_name(bn: str, first: bytes) -> bytes:
+    """The first record with the base name as its first entry: one more map pair."""
+    record = bytes((first[0] + 1,)) + _BN_KEY + _text(bn) + first[1:]
+    if len(_FIRSTS) >= _PREFIXES_SIZE:
+        _FIRSTS.clear()
+    _FIRSTS[bn, first] = record
+    return record
 
 
 def encode(node: Node | Records, path: Path, registry: Registry) -> bytes:
