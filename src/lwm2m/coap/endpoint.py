@@ -107,6 +107,7 @@ import ipaddress
 import logging
 import random
 import socket
+import time
 from collections.abc import (
     AsyncGenerator,
     Awaitable,
@@ -163,6 +164,7 @@ _BLOCK2 = int(OptionNumber.BLOCK2)
 _OBSERVABLE = (Code.GET, Code.FETCH)
 _SPECIAL = frozenset((_OBSERVE, _BLOCK1, _BLOCK2))
 _Future = asyncio.Future
+_INFINITY = float("inf")
 _T = TypeVar("_T")
 
 
@@ -245,6 +247,13 @@ class _StreamRoute:
         self.timer: asyncio.TimerHandle | None = None
 
 
+def _loop_clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
+    """``loop.time``, or the function behind it when that is the stock one (no Python frame)."""
+    if getattr(loop.time, "__func__", None) is asyncio.BaseEventLoop.time:
+        return time.monotonic  # what BaseEventLoop.time returns
+    return loop.time
+
+
 def _error_response(code: Code, text: str) -> Message:
     return Message(code=code, payload=text.encode())
 
@@ -268,7 +277,7 @@ class Endpoint:
         self._loop = asyncio.get_running_loop()
         self._transport = transport
         self._layer = MessageLayer(params, rng=rng, dedup_limit=dedup_limit)
-        self._clock: Callable[[], float] = clock if clock is not None else self._loop.time
+        self._clock: Callable[[], float] = clock if clock is not None else _loop_clock(self._loop)
         self._szx = BlockOption.szx_for_size(block_size)
         self._block_size = block_size
         self._max_body = max_body_size
@@ -290,6 +299,8 @@ class Endpoint:
         self._error_listeners: list[Callable[[OSError, Address | None], None]] = []
         local_host = transport.local_address[0]
         self._ipv6 = ":" in local_host
+        self._send_cb = self._send
+        self._dispatch_cb = self._dispatch
         transport.set_callbacks(self._on_datagram, self._on_transport_error)
 
     @classmethod
@@ -446,25 +457,20 @@ class Endpoint:
         if self._flushing:
             return
         self._flushing = True
-        layer = self._layer
         try:
-            while True:
-                datagrams = layer.take_datagrams()
-                if datagrams and not self._closed:
-                    send = self._transport.send
-                    for data, remote in datagrams:
-                        send(data, remote)
-                events = layer.take_events()
-                if not events:
-                    if not datagrams:
-                        break
-                    continue
-                for event in events:
-                    self._dispatch(event)
+            self._layer.drain(self._send_cb, self._dispatch_cb)
         finally:
             self._flushing = False
-        if not self._closed:
+        # Only deadlines added since the timer was armed can make it late (none
+        # armed: any deadline added at all).
+        if not self._closed and self._layer.needs_rearm(
+            self._timer_at if self._timer is not None else _INFINITY
+        ):
             self._arm_timer()
+
+    def _send(self, data: bytes, remote: Address) -> None:
+        if not self._closed:
+            self._transport.send(data, remote)
 
     def _dispatch(self, event: Any) -> None:
         kind = type(event)
@@ -493,7 +499,7 @@ class Endpoint:
                 self._on_notification_acked(ctx)
 
     def _arm_timer(self) -> None:
-        deadline = self._layer.next_deadline()
+        deadline = self._layer.arm_deadline()
         if deadline is None:
             return
         timer = self._timer
@@ -520,10 +526,11 @@ class Endpoint:
     # ---------------------------------------------------------- server role
 
     def _on_request(self, request: Message, remote: Address, incoming: Incoming) -> None:
-        ctx = _ServerCtx(request, remote, incoming)
+        ctx: _ServerCtx | None = None
         try:
             for number, _ in request.options:
                 if number in _SPECIAL:
+                    ctx = _ServerCtx(request, remote, incoming)
                     if not self._prepare_special(ctx):
                         return
                     request = ctx.request
@@ -537,8 +544,19 @@ class Endpoint:
         if handler is None:
             self._layer.respond(incoming, Message(code=Code.NOT_FOUND), self._clock())
             return
+        if ctx is None:
+            # No Observe, Block1 or Block2: no per-request context object needed.
+            self._invoke(handler, request, remote, self._on_plain_done, (request, remote, incoming))
+            return
         ctx.handler = handler
         self._invoke(handler, request, remote, self._on_handler_done, ctx)
+
+    def _on_plain_done(self, response: Message, state: tuple[Message, Address, Incoming]) -> None:
+        """Answer a request that came without Observe, Block1 or Block2."""
+        if len(response.payload) > self._block_size:
+            self._on_handler_done(response, _ServerCtx(*state))
+        else:
+            self._layer.respond(state[2], response, self._clock())
 
     def _prepare_special(self, ctx: _ServerCtx) -> bool:
         """Block1 reassembly and Observe bookkeeping; False if already answered."""
@@ -1016,8 +1034,11 @@ class Endpoint:
                 return await self._collect_block2(msg, peer, response)
         return response
 
-    async def _first_response(self, msg: Message, peer: Address) -> Message:
-        """Send ``msg`` (in Block1 blocks if large); the first response, Block2 not followed."""
+    def _first_response(self, msg: Message, peer: Address) -> Awaitable[Message]:
+        """Send ``msg`` (in Block1 blocks if large); the first response, Block2 not followed.
+
+        A plain function returning the awaitable, so the common case costs no extra frame.
+        """
         if self._szx < 6 and msg.code in _OBSERVABLE and not msg.has_option(_BLOCK2):
             # RFC 7959 2.4: ask for our smaller block size from the start.
             early = BlockOption(0, False, self._szx).encode()
@@ -1025,18 +1046,18 @@ class Endpoint:
                 msg.type, msg.code, 0, msg.token, [*msg.options, (_BLOCK2, early)], msg.payload
             )
         if len(msg.payload) > self._block_size:
-            return await self._send_block1(msg, peer)
-        return await self._exchange(msg, peer)
+            return self._send_block1(msg, peer)
+        return self._exchange(msg, peer)
 
     async def _exchange(self, msg: Message, remote: Address, keep: Any = None) -> Message:
         """One request/response exchange through the message layer."""
         if self._closed:
             raise EndpointClosed("endpoint closed")
         layer = self._layer
-        token = msg.token or layer.new_token()
-        out = Message(msg.type, msg.code, 0, token, msg.options, msg.payload)
         future: asyncio.Future[Message] = self._loop.create_future()
-        exchange = layer.send_request(out, remote, self._clock(), context=future)
+        exchange = layer.send_request(
+            msg, remote, self._clock(), context=future, token=msg.token or layer.new_token()
+        )
         self._flush()
         try:
             return await future

@@ -43,6 +43,7 @@ import heapq
 import itertools
 import random
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,6 +221,7 @@ class MessageAcknowledged:
 Event = RequestReceived | ResponseReceived | ExchangeFailed | MessageAcknowledged
 
 _EMPTY: list[tuple[int, bytes]] = []
+_INFINITY = float("inf")
 
 
 def _empty(msg_type: Type, mid: int) -> bytes:
@@ -250,6 +252,13 @@ class MessageLayer:
         self._seq = itertools.count()
         self._datagrams: list[tuple[bytes, Address]] = []
         self._events: list[Event] = []
+        # Earliest deadline pushed since the last arm_deadline(): lets the shell
+        # skip looking at the heap when its armed timer is early enough anyway.
+        self._earliest_push = _INFINITY
+        # Timers set since the heap was last looked at. Most belong to exchanges that
+        # end long before they are due (a response arrives, a request is answered at
+        # once), so they enter the heap only if still live when it is next consulted.
+        self._fresh: list[tuple[float, Exchange | Incoming]] = []
 
     # ----------------------------------------------------------- outputs
 
@@ -265,8 +274,58 @@ class MessageLayer:
             self._events = []
         return out
 
+    def drain(
+        self,
+        send: Callable[[bytes, Address], object],
+        dispatch: Callable[[Event], object],
+    ) -> None:
+        """Hand every pending datagram to ``send`` and event to ``dispatch``, until none is left.
+
+        Equivalent to calling :meth:`take_datagrams` and :meth:`take_events` in turn
+        until both come back empty; whatever ``send`` or ``dispatch`` cause the
+        layer to produce is drained as well.
+        """
+        while True:
+            datagrams = self._datagrams
+            if datagrams:
+                self._datagrams = []
+                for data, remote in datagrams:
+                    send(data, remote)
+            events = self._events
+            if events:
+                self._events = []
+                for event in events:
+                    dispatch(event)
+            elif not datagrams:
+                return
+
+    def needs_rearm(self, armed_at: float) -> bool:
+        """Whether a timer armed at ``armed_at`` must move: False when it is no later
+        than every deadline added since the last :meth:`arm_deadline` call."""
+        return self._earliest_push < armed_at
+
+    def _settle_fresh(self) -> None:
+        """Move the timers set since the last look into the heap, if still live."""
+        fresh = self._fresh
+        self._fresh = []
+        timers = self._timers
+        seq = self._seq
+        for deadline, obj in fresh:
+            if obj.deadline == deadline:
+                heapq.heappush(timers, (deadline, next(seq), obj))
+
+    def arm_deadline(self) -> float | None:
+        """:meth:`next_deadline`, for the one shell that arms its timer with it.
+
+        Resets what :meth:`needs_rearm` compares against.
+        """
+        self._earliest_push = _INFINITY
+        return self.next_deadline()
+
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timeout` should run next (may be early, never late)."""
+        if self._fresh:
+            self._settle_fresh()
         timers = self._timers
         # Drop stale entries of exchanges that finished or moved on, so the shell
         # does not wake up for timers nobody needs any more.
@@ -297,7 +356,9 @@ class MessageLayer:
 
     def _push_timer(self, deadline: float, obj: Exchange | Incoming) -> None:
         obj.deadline = deadline
-        heapq.heappush(self._timers, (deadline, next(self._seq), obj))
+        self._fresh.append((deadline, obj))
+        if deadline < self._earliest_push:
+            self._earliest_push = deadline
 
     # ----------------------------------------------------------- sending
 
@@ -309,14 +370,19 @@ class MessageLayer:
         *,
         keep: bool = False,
         context: Any = None,
+        token: bytes | None = None,
     ) -> Exchange:
-        """Send a CON or NON request; ``message.token`` must be set by the caller.
+        """Send a CON or NON request; ``message.token`` must be set by the caller,
+        unless ``token`` is given: then that token goes out instead (the message is
+        left as it is).
 
         ``keep=True`` keeps the token registered after the first response
         (observations): every later response with it is reported too, until
         :meth:`forget`.
         """
         ex = Exchange(message, remote, True, keep, context)
+        if token is not None:
+            ex.token = token
         if ex.token in self._by_token:
             raise ValueError(f"token {ex.token.hex()} is already in use")
         self._by_token[ex.token] = ex
@@ -436,6 +502,7 @@ class MessageLayer:
             if ex.state != DONE:
                 self._fail(ex, error, now)
         self._timers.clear()
+        self._fresh.clear()
 
     # --------------------------------------------------------- responding
 
@@ -484,18 +551,22 @@ class MessageLayer:
         if msg_type is Type.ACK or msg_type is Type.RST:
             self._on_ack_or_reset(msg, remote, now)
             return
-        self._expire_dedup(now)
-        key = (remote, msg.mid)
-        seen = self._dedup.get(key)
+        dedup = self._dedup
+        order = self._dedup_order
+        if order and order[0][0] <= now:
+            self._expire_dedup(now)
+        mid = msg.mid
+        key = (remote, mid)
+        seen = dedup.get(key)
         if seen is not None:
             self._on_duplicate(seen, now)
             return
         confirmable = msg_type is Type.CON
-        inc = Incoming(remote, msg.mid, msg.token, confirmable)
-        self._dedup[key] = inc
-        self._dedup_order.append((now + self.params.exchange_lifetime, key))
-        if len(self._dedup) > self._dedup_limit:
-            del self._dedup[self._dedup_order.popleft()[1]]
+        inc = Incoming(remote, mid, msg.token, confirmable)
+        dedup[key] = inc
+        order.append((now + self.params.exchange_lifetime, key))
+        if len(dedup) > self._dedup_limit:
+            del dedup[order.popleft()[1]]
         code = msg.code
         if 1 <= code <= 31:
             bad = msg.unknown_critical_option()
@@ -602,6 +673,8 @@ class MessageLayer:
 
     def handle_timeout(self, now: float) -> None:
         """Run every timer due at ``now``: retransmissions, empty ACKs, give-ups."""
+        if self._fresh:
+            self._settle_fresh()
         timers = self._timers
         params = self.params
         while timers and timers[0][0] <= now:

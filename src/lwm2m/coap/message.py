@@ -19,6 +19,7 @@ Wire format::
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -108,6 +109,11 @@ _TYPES = (Type.CON, Type.NON, Type.ACK, Type.RST)
 _CODES: dict[int, int] = {int(c): c for c in Code}
 _first = itemgetter(0)
 _MAX_OPTION_LENGTH = 65535 + 269
+_URI_PATH = int(OptionNumber.URI_PATH)
+_URI_QUERY = int(OptionNumber.URI_QUERY)
+_OBSERVE = int(OptionNumber.OBSERVE)
+_CONTENT_FORMAT = int(OptionNumber.CONTENT_FORMAT)
+_ACCEPT = int(OptionNumber.ACCEPT)
 
 
 def encode_uint(value: int, max_length: int = 8) -> bytes:
@@ -234,12 +240,30 @@ def _extended_nibble(nibble: int, data: bytes, pos: int, start: int, what: str) 
     raise DecodeError(f"reserved option {what} 15", start)
 
 
+# Applications send to and serve a handful of paths over and over: the parsed
+# forms of recent path strings are kept (bounded) instead of re-parsed each time.
+_PATH_CACHE_SIZE = 1024
+
+
+@functools.lru_cache(maxsize=_PATH_CACHE_SIZE)
 def split_path(path: str) -> tuple[str, ...]:
     """Split ``"/3/0/1"`` into percent-decoded segments; ``""`` and ``"/"`` give ``()``."""
     path = path.strip("/")
     if not path:
         return ()
-    return tuple(unquote(seg) for seg in path.split("/"))
+    if "%" not in path:
+        return tuple(path.split("/"))
+    return tuple([unquote(seg) for seg in path.split("/")])
+
+
+@functools.lru_cache(maxsize=_PATH_CACHE_SIZE)
+def _path_options(path: str) -> tuple[Option, ...]:
+    """The Uri-Path options of a path string (see :func:`split_path`)."""
+    return tuple([(_URI_PATH, seg.encode()) for seg in split_path(path)])
+
+
+# Encoded small uint option values (Content-Format, Accept, Observe ...), bounded.
+_cached_uint = functools.lru_cache(maxsize=256, typed=True)(encode_uint)
 
 
 def split_query(query: str | Sequence[str] | None) -> list[str]:
@@ -433,18 +457,23 @@ class Message:
         options: Iterable[Option] = (),
     ) -> Message:
         """Build a request; ``path`` is ``"/3/0/1"`` or a sequence of segments."""
-        segments = split_path(path) if isinstance(path, str) else tuple(path)
-        opts: list[Option] = [(OptionNumber.URI_PATH, s.encode()) for s in segments]
-        opts.extend((OptionNumber.URI_QUERY, q.encode()) for q in split_query(query))
+        if isinstance(path, str):
+            opts = list(_path_options(path))
+        else:
+            opts = [(_URI_PATH, s.encode()) for s in path]
+        if query is not None:
+            opts.extend([(_URI_QUERY, q.encode()) for q in split_query(query)])
         if observe is not None:
-            opts.append((OptionNumber.OBSERVE, encode_uint(observe, 3)))
+            opts.append((_OBSERVE, _cached_uint(observe, 3)))
         if content_format is not None:
-            opts.append((OptionNumber.CONTENT_FORMAT, encode_uint(content_format, 2)))
+            opts.append((_CONTENT_FORMAT, _cached_uint(content_format, 2)))
         if accept is not None:
-            opts.append((OptionNumber.ACCEPT, encode_uint(accept, 2)))
-        opts.extend(options)
-        msg_type = Type.CON if confirmable else Type.NON
-        return cls(msg_type, _CODES.get(code, code), 0, token, opts, payload)
+            opts.append((_ACCEPT, _cached_uint(accept, 2)))
+        if options:
+            opts.extend(options)
+        return cls(
+            Type.CON if confirmable else Type.NON, _CODES.get(code, code), 0, token, opts, payload
+        )
 
     @classmethod
     def response_to(
@@ -460,10 +489,11 @@ class Message:
         """A response matching ``request``: piggybacked ACK for CON, NON for NON."""
         opts: list[Option] = []
         if observe is not None:
-            opts.append((OptionNumber.OBSERVE, encode_uint(observe, 3)))
+            opts.append((_OBSERVE, _cached_uint(observe, 3)))
         if content_format is not None:
-            opts.append((OptionNumber.CONTENT_FORMAT, encode_uint(content_format, 2)))
-        opts.extend(options)
+            opts.append((_CONTENT_FORMAT, _cached_uint(content_format, 2)))
+        if options:
+            opts.extend(options)
         if request.type is Type.CON:
             return cls(Type.ACK, _CODES.get(code, code), request.mid, request.token, opts, payload)
         return cls(Type.NON, _CODES.get(code, code), 0, request.token, opts, payload)
@@ -509,25 +539,36 @@ def encode_message(
     out = bytearray((0x40 | (msg_type << 4) | tkl, code, mid >> 8, mid & 0xFF))
     out += token
     if options:
-        if len(options) > 1:
-            options = sorted(options, key=_first)
-        last = 0
-        for number, value in options:
-            delta = number - last
-            length = len(value)
-            if 0 <= delta < 13 and length < 13:
-                out.append(delta << 4 | length)
-            else:
-                if delta < 0 or length > _MAX_OPTION_LENGTH or delta > _MAX_OPTION_LENGTH:
-                    raise EncodeError(f"option {number} cannot be encoded (length {length})")
-                dn, dx = _ext(delta)
-                ln, lx = _ext(length)
-                out.append(dn << 4 | ln)
-                out += dx
-                out += lx
-            out += value
-            last = number
+        head = len(out)
+        if not _encode_options(out, options):
+            # Options were not in order (rare): start over with a stable sort.
+            del out[head:]
+            if not _encode_options(out, sorted(options, key=_first)):
+                raise EncodeError(f"negative option number in {[n for n, _ in options]}")
     if payload:
         out.append(0xFF)
         out += payload
     return bytes(out)
+
+
+def _encode_options(out: bytearray, options: Sequence[Option]) -> bool:
+    """Append ``options`` (RFC 7252 3.1); False, leaving ``out`` partly written, if unsorted."""
+    last = 0
+    for number, value in options:
+        delta = number - last
+        length = len(value)
+        if 0 <= delta < 13 and length < 13:
+            out.append(delta << 4 | length)
+        else:
+            if delta < 0:
+                return False
+            if length > _MAX_OPTION_LENGTH or delta > _MAX_OPTION_LENGTH:
+                raise EncodeError(f"option {number} cannot be encoded (length {length})")
+            dn, dx = _ext(delta)
+            ln, lx = _ext(length)
+            out.append(dn << 4 | ln)
+            out += dx
+            out += lx
+        out += value
+        last = number
+    return True

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from .base import Address, DatagramTransport
+from .base import Address, DatagramTransport, ErrorCallback, ReceiveCallback
 
 __all__ = ["UdpTransport"]
 
@@ -31,6 +31,17 @@ class _Protocol(asyncio.DatagramProtocol):
         if len(addr) != 2:
             addr = addr[:2]  # IPv6: drop flowinfo/scope_id (scope is in the host text)
         self.owner._on_datagram(data, addr)  # type: ignore[arg-type]
+
+
+class _Protocol4(_Protocol):
+    """IPv4 socket: peers already are ``(host, port)``, so the event loop hands each
+    datagram straight to the receive callback (installed here by ``set_callbacks``)."""
+
+    __slots__ = ("datagram_received",)
+
+    def __init__(self, owner: UdpTransport) -> None:
+        super().__init__(owner)
+        self.datagram_received = owner._on_datagram  # type: ignore[assignment]
 
     def error_received(self, exc: Exception) -> None:
         owner = self.owner
@@ -47,6 +58,7 @@ class UdpTransport(DatagramTransport):
     def __init__(self) -> None:
         super().__init__()
         self._transport: asyncio.DatagramTransport | None = None
+        self._protocol: _Protocol | None = None
         self._sending_to: Address | None = None
         self._closed = False
         self._local: Address = ("", 0)
@@ -85,11 +97,18 @@ class UdpTransport(DatagramTransport):
         except BaseException:
             sock.close()
             raise
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
+        protocol = _Protocol4(self) if family == socket.AF_INET else _Protocol(self)
+        transport, _ = await loop.create_datagram_endpoint(lambda: protocol, sock=sock)
+        self._protocol = protocol
         self._transport = transport
         local = sock.getsockname()
         self._local = (local[0], local[1])
         return self
+
+    def set_callbacks(self, on_datagram: ReceiveCallback, on_error: ErrorCallback) -> None:
+        super().set_callbacks(on_datagram, on_error)
+        if isinstance(self._protocol, _Protocol4):
+            self._protocol.datagram_received = on_datagram  # type: ignore[assignment]
 
     def send(self, data: bytes, remote: Address) -> None:
         transport = self._transport
