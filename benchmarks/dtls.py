@@ -7,8 +7,8 @@ server (TLS_PSK_WITH_AES_128_CCM_8).
   on a fresh client socket, closed with close_notify.
 * round trips/s: sequential confirmable GETs from a client ``Endpoint`` to a
   server ``Endpoint`` answering 2.05 with a short payload, once over one
-  established DTLS session and once over plain UDP (the baseline, same run).
-  Each figure is the best of several rounds.
+  established DTLS session and once over plain UDP (the baseline, same run),
+  in alternating rounds after a warm-up; each figure is the best round.
 
 The last line is
 
@@ -23,13 +23,19 @@ Run: ``python benchmarks/dtls.py``
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from lwm2m.coap.endpoint import Endpoint
 from lwm2m.coap.message import Message
 from lwm2m.coap.numbers import Code
 from lwm2m.transport.base import Address
 from lwm2m.transport.dtls import DtlsClientTransport, DtlsServerTransport
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import interleaved_best
 
 IDENTITY, KEY = b"bench-client", b"bench-key-0123456789"
 HANDSHAKES = 200
@@ -50,39 +56,36 @@ async def handshakes_per_second(server: DtlsServerTransport) -> float:
     return HANDSHAKES / (time.perf_counter() - start)
 
 
-async def round_trips_per_second(client: Endpoint, remote: Address) -> float:
-    best = 0.0
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        for _ in range(REQUESTS):
+async def round_trips(server: DtlsServerTransport) -> tuple[float, float, str]:
+    """UDP and DTLS GET round trips/s, measured in alternating rounds after a warm-up."""
+    dtls_server = Endpoint(server)
+    dtls_server.add_resource("/3303", handler)
+    transport = await DtlsClientTransport.connect(server.local_address, psk=(IDENTITY, KEY))
+    dtls_client = Endpoint(transport)
+    udp_server = await Endpoint.create_udp("127.0.0.1", 0)
+    udp_server.add_resource("/3303", handler)
+    udp_client = await Endpoint.create_udp("127.0.0.1", 0)
+
+    def getter(client: Endpoint, remote: Address) -> Callable[[int], Awaitable[None]]:
+        async def one(_: int) -> None:
             response = await client.get("/3303/0/5700", remote=remote)
             assert response.code == Code.CONTENT
-        best = max(best, REQUESTS / (time.perf_counter() - start))
-    return best
 
+        return one
 
-async def dtls_round_trips(server: DtlsServerTransport) -> tuple[float, str]:
-    server_ep = Endpoint(server)
-    server_ep.add_resource("/3303", handler)
-    transport = await DtlsClientTransport.connect(server.local_address, psk=(IDENTITY, KEY))
-    client_ep = Endpoint(transport)
     try:
-        rate = await round_trips_per_second(client_ep, transport.remote_address)
-        return rate, transport.cipher_suite
+        udp, dtls = await interleaved_best(
+            REQUESTS,
+            [
+                getter(udp_client, udp_server.local_address),
+                getter(dtls_client, transport.remote_address),
+            ],
+            repeats=ROUNDS,
+        )
+        return udp, dtls, transport.cipher_suite
     finally:
-        await client_ep.close()
-        await server_ep.close()
-
-
-async def udp_round_trips() -> float:
-    server_ep = await Endpoint.create_udp("127.0.0.1", 0)
-    server_ep.add_resource("/3303", handler)
-    client_ep = await Endpoint.create_udp("127.0.0.1", 0)
-    try:
-        return await round_trips_per_second(client_ep, server_ep.local_address)
-    finally:
-        await client_ep.close()
-        await server_ep.close()
+        for ep in (dtls_client, dtls_server, udp_client, udp_server):
+            await ep.close()
 
 
 async def main() -> None:
@@ -91,8 +94,7 @@ async def main() -> None:
     )
     hs = await handshakes_per_second(server)
     print(f"PSK handshakes/s (sequential, with cookie exchange): {hs:10.1f}")
-    udp = await udp_round_trips()
-    dtls, suite = await dtls_round_trips(server)
+    udp, dtls, suite = await round_trips(server)
     ratio = dtls / udp
     print(f"CoAP GET round trips/s over UDP:                     {udp:10.1f}")
     print(f"CoAP GET round trips/s over DTLS ({suite}): {dtls:10.1f}")
