@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -36,3 +37,34 @@ def test_coap_roundtrip_prints_result_line(capsys: pytest.CaptureFixture[str]) -
     assert ratio == pytest.approx(figures.coap / figures.echo, abs=0.005)
     assert figures.coap_window > 0 and figures.echo_window > 0
     assert any("10 in flight" in line for line in lines)
+
+
+def test_client_read_prints_result_line(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _load("client_read")
+    bench.main(["--n", "30", "--warmup", "5", "--repeats", "1"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    match = re.fullmatch(
+        r"RESULT read_tlv_ratio=(\d+\.\d\d) read_senml_cbor_ratio=(\d+\.\d\d)", last
+    )
+    assert match is not None, last
+    assert float(match[1]) > 0 and float(match[2]) > 0
+
+
+@pytest.mark.parametrize(
+    ("script", "pattern"),
+    [
+        (
+            "codecs.py",
+            r"RESULT tlv_ratio=\d+\.\d\d senml_json_ratio=\d+\.\d\d "
+            r"senml_cbor_ratio=\d+\.\d\d lwm2m_cbor_ratio=\d+\.\d\d",
+        ),
+        ("dtls.py", r"RESULT handshakes_per_s=\d+ dtls_vs_udp_ratio=\d+\.\d\d"),
+    ],
+)
+def test_script_benchmarks_print_result_line(script: str, pattern: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(pattern, last), last
