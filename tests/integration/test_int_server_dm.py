@@ -24,6 +24,7 @@ from lwm2m.client.client import Client
 from lwm2m.coap.errors import RequestError, RequestTimeout
 from lwm2m.coap.message import Message
 from lwm2m.coap.numbers import Code, ContentFormat
+from lwm2m.errors import ModelError
 from lwm2m.model import InstanceNode, MultiResourceNode, ObjectNode, Path, ResourceNode
 from lwm2m.server import ClientNotRegistered, DmError, Notification, Registered, Server
 
@@ -200,6 +201,17 @@ async def test_create_from_values_and_empty(server: Server, device: Client) -> N
     with pytest.raises(DmError) as info:  # an empty Create lacks the mandatory 5700
         await server.create("dev1", "/3303")
     assert info.value.code == Code.BAD_REQUEST and "5700" in info.value.message
+
+
+async def test_create_without_instance_id_lets_the_client_pick(
+    server: Server, device: Client
+) -> None:
+    first = await server.create("dev1", "/3303", {5700: 1.5})
+    second = await server.create("dev1", "/3303", {5700: 2.5})
+    assert first != second and {first, second} <= {Path(3303, i) for i in range(3)}
+    assert device.get(f"3303/{second[1]}/5700") == 2.5
+    with pytest.raises(ModelError):  # no instance id: only bare TLV resources can say so
+        await server.create("dev1", "/3303", {5700: 1.0}, format=CF.SENML_JSON)
 
 
 async def test_int_680_create_device_instance_fails(server: Server, device: Client) -> None:

@@ -273,6 +273,13 @@ def build_create(object_id: int, instance: InstanceNode, cf: int, registry: Regi
     return Message.request(Code.POST, path.segments(), payload=payload, content_format=cf)
 
 
+def build_create_bare(object_id: int, resources: InstanceNode, registry: Registry) -> Message:
+    """Create with resources only: the client picks the instance id (TLV, Core TS 1.0.2 5.4.6)."""
+    cf = ContentFormat.LWM2M_TLV
+    payload = _encode(cf, resources, Path(object_id, resources.id), registry)
+    return Message.request(Code.POST, [str(object_id)], payload=payload, content_format=cf)
+
+
 def _paths_body(paths: list[Path], cf: int) -> bytes:
     if cf == ContentFormat.SENML_JSON:
         return senml_json.encode_paths(paths)

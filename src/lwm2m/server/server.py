@@ -645,23 +645,32 @@ class Server:
 
         ``instance`` is an :class:`InstanceNode` (its ``id`` is the new instance
         id), a ``{resource id: value}`` dict with ``instance_id``, or None for an
-        empty Create where the client picks the id.
+        empty Create where the client picks the id. A dict without
+        ``instance_id`` lets the client pick the id too: the resources go as
+        bare OMA TLV resources (Core TS 1.0.2 5.4.6), so ``format`` must be TLV.
         """
         p = dm.parse_path(object_path)
         if len(p) != 1:
             raise ModelError(f"Create needs an object path, not {p}")
         node: InstanceNode | None
+        bare: InstanceNode | None = None
         if instance is None or isinstance(instance, InstanceNode):
             node = instance
+        elif instance_id is None:
+            if format not in (None, ContentFormat.LWM2M_TLV):
+                raise ModelError("Create without an instance id carries bare TLV resources")
+            built = dm.to_node(p.child(0), instance, self.registry)
+            assert isinstance(built, InstanceNode)
+            node, bare = None, built
         else:
-            if instance_id is None:
-                raise ModelError("Create with resource values needs instance_id")
             built = dm.to_node(p.child(instance_id), instance, self.registry)
             assert isinstance(built, InstanceNode)
             node = built
 
         async def operation(reg: Registration) -> Path:
-            if node is None:
+            if bare is not None:
+                message = dm.build_create_bare(p[0], bare, self.registry)
+            elif node is None:
                 message = Message.request(Code.POST, p.segments())
             else:
                 cf = (
