@@ -26,7 +26,10 @@ outcome is fed back with the action's token, timers become ``loop.call_at``
 handles keyed by (server, timer), events go to the application's callbacks
 and to :meth:`Client.events` iterators. Server requests arriving on a
 connection are answered by the engine (the bootstrap server's too, except
-Bootstrap-Finish, which the coordinator judges); every store change goes to
+Bootstrap-Finish, which the coordinator judges; with ``server_initiated_bootstrap``
+the connection to the Bootstrap-Server is kept open, from the start when no
+bootstrap runs, and an operation arriving on it starts a server-initiated
+bootstrap, Core TS 1.1 6.1.3); every store change goes to
 the observations and to the coordinator when it changes the registration
 (objects added or removed, Lifetime, Binding). Send (Core TS 1.1 6.4.6) posts
 the values in SenML CBOR on a server's connection.
@@ -72,6 +75,7 @@ from lwm2m.client.observations import ObservationManager, Observed
 from lwm2m.client.rd import (
     Action,
     AnswerFinish,
+    BsState,
     CancelTimer,
     ClientSettings,
     CloseConnection,
@@ -135,6 +139,7 @@ class Client:
         transmission: TransmissionParams | None = None,
         local_host: str | None = None,
         traffic: TrafficCounters | None = None,
+        server_initiated_bootstrap: bool = False,
     ) -> None:
         self.endpoint_name = endpoint
         self.store = ObjectStore(registry)
@@ -150,6 +155,7 @@ class Client:
             settings.queue_rx_time = queue_rx_time
         if bootstrap_timeout is not None:
             settings.bootstrap_timeout = bootstrap_timeout
+        settings.server_initiated_bootstrap = server_initiated_bootstrap
         self.settings = settings
         self.transmission = transmission
         self.local_host = local_host
@@ -302,6 +308,14 @@ class Client:
         """The local IP addresses the open server connections send from (each once)."""
         return self._conns.local_addresses()
 
+    def local_address(self, short_server_id: int | None) -> Address | None:
+        """The local address of the open connection to a server (None: to the
+        Bootstrap-Server), where that server's requests reach the client."""
+        conn = self._conns.get(short_server_id)
+        if conn is None or conn.endpoint.closed:
+            return None
+        return conn.endpoint.local_address
+
     @property
     def registered_servers(self) -> list[int]:
         if self._coord is None:
@@ -325,6 +339,10 @@ class Client:
         has_bs = any(v.get(SEC_IS_BOOTSTRAP) is True for v in security.values())
         self._coord = RdCoordinator(self.settings, accounts, bootstrap=has_bs)
         self._execute(self._coord.start(self._now()))
+        bs = self._coord.bootstrap
+        if self.settings.server_initiated_bootstrap and bs is not None and bs.state is BsState.IDLE:
+            # Registering without a bootstrap: stay reachable for the Bootstrap-Server.
+            self._spawn(self._open_bootstrap_connection())
 
     async def stop(self, deregister: bool = True, timeout: float = 10.0) -> None:
         """De-register (when asked) from every server, then close every socket."""
@@ -641,7 +659,7 @@ class Client:
     async def _on_bootstrap_request(self, conn: Connection, req: Message) -> Message:
         assert self._coord is not None
         bs = self._coord.bootstrap
-        if bs is None or not bs.accepts_operations:
+        if bs is None:
             return Message(code=Code.SERVICE_UNAVAILABLE)
         now = self._now()
         if req.code == Code.POST and tuple(req.uri_path) == ("bs",):
@@ -653,8 +671,18 @@ class Client:
             if code == Code.CHANGED:
                 self._connections_to_refresh()
             return Message(code=code)
+        # Outside a bootstrap this may start a server-initiated one (Core TS 1.1 6.1.3);
+        # arriving on the Bootstrap-Server's own connection, it comes from that account.
         self._execute(self._coord.bootstrap_activity(now))
+        if not bs.accepts_operations:
+            return Message(code=Code.SERVICE_UNAVAILABLE)
         return await self.engine.handle(req, conn.context)
+
+    async def _open_bootstrap_connection(self) -> None:
+        try:
+            await self._conns.connect(None)
+        except OSError as exc:
+            log.warning("bootstrap server unreachable for server-initiated bootstrap: %s", exc)
 
     def _connections_to_refresh(self) -> None:
         # New accounts may point elsewhere: reopen their connections lazily.

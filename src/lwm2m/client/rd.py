@@ -63,6 +63,12 @@ Bootstrap (one :class:`BootstrapMachine`, Core TS 1.1 section 6.1)::
                                                                         v
                                                                        DONE
 
+    A bootstrap operation arriving in WAIT_REQUEST starts BOOTSTRAPPING at once.
+    Server-initiated bootstrap (6.1.3, with ``server_initiated_bootstrap``): the
+    same from IDLE or DONE; when such a session fails, the configuration is
+    restored and the machine goes back where it was. The connection to the
+    Bootstrap-Server then stays open after Finish, so that it can reach the client.
+
 The transitions of both machines are the two tables below
 (:data:`REGISTRATION_TABLE`, :data:`BOOTSTRAP_TABLE`): ``(state, input) ->
 Rule(step, targets)``. ``step`` names the method that produces the actions,
@@ -395,6 +401,10 @@ class ClientSettings:
     preferred_format: int | None = None
     #: Queue mode for the accounts a bootstrap creates (the client's choice, Core TS 1.1 6.5).
     queue_mode: bool = False
+    #: Server-initiated bootstrap (Core TS 1.1 6.1.3): bootstrap operations arriving from
+    #: the Bootstrap-Server outside a client-initiated bootstrap start a session, and the
+    #: connection to it stays open after a Bootstrap-Finish so that it can reach the client.
+    server_initiated_bootstrap: bool = False
 
     def __post_init__(self) -> None:
         if not self.endpoint:
@@ -584,8 +594,11 @@ REGISTRATION_TIMERS: Final[dict[RegState, frozenset[Timer]]] = {
 
 _B = BsState
 _BS_ACTIVE = (_B.WAIT_REQUEST, _B.REQUESTING, _B.BOOTSTRAPPING)
+#: Where a failed bootstrap session goes: retry the request, or (server-initiated) back.
+_BS_RESUME = (_B.WAIT_REQUEST, _B.IDLE, _B.DONE)
 
-#: The client-initiated bootstrap flow, Core TS 1.1 6.1. Not listed: ignored.
+#: The bootstrap flow, Core TS 1.1 6.1: client-initiated, and server-initiated (6.1.3)
+#: from IDLE/DONE when :attr:`ClientSettings.server_initiated_bootstrap`. Not listed: ignored.
 BOOTSTRAP_TABLE: Final[dict[tuple[BsState, Input], Rule]] = {
     (_B.IDLE, _I.START): _bs_rule("start", _B.WAIT_REQUEST, _B.REQUESTING),
     (_B.DONE, _I.START): _bs_rule("start", _B.WAIT_REQUEST, _B.REQUESTING),
@@ -597,13 +610,16 @@ BOOTSTRAP_TABLE: Final[dict[tuple[BsState, Input], Rule]] = {
     # bootstrap operations: the first one may overtake the 2.04; server-initiated bootstrap
     (_B.REQUESTING, _I.BS_ACTIVITY): _bs_rule("accepted", _B.BOOTSTRAPPING),
     (_B.WAIT_REQUEST, _I.BS_ACTIVITY): _bs_rule("server_initiated", _B.BOOTSTRAPPING),
+    (_B.IDLE, _I.BS_ACTIVITY): _bs_rule("server_initiated", _B.BOOTSTRAPPING),
+    (_B.DONE, _I.BS_ACTIVITY): _bs_rule("server_initiated", _B.BOOTSTRAPPING),
     (_B.BOOTSTRAPPING, _I.BS_ACTIVITY): _bs_rule("activity", _B.BOOTSTRAPPING),
     # Bootstrap-Finish
     (_B.REQUESTING, _I.FINISH_VALID): _bs_rule("finished", _B.DONE),
     (_B.BOOTSTRAPPING, _I.FINISH_VALID): _bs_rule("finished", _B.DONE),
     (_B.REQUESTING, _I.FINISH_INVALID): _bs_rule("finish_refused", _B.WAIT_REQUEST),
-    (_B.BOOTSTRAPPING, _I.FINISH_INVALID): _bs_rule("finish_refused", _B.WAIT_REQUEST),
-    (_B.BOOTSTRAPPING, _I.FINISH_TIMER): _bs_rule("transfer_timeout", _B.WAIT_REQUEST),
+    # a failed server-initiated session returns to where it started (IDLE or DONE)
+    (_B.BOOTSTRAPPING, _I.FINISH_INVALID): _bs_rule("finish_refused", *_BS_RESUME),
+    (_B.BOOTSTRAPPING, _I.FINISH_TIMER): _bs_rule("transfer_timeout", *_BS_RESUME),
     # stop
     **{(s, _I.STOP): _bs_rule("stop", _B.IDLE) for s in (*_BS_ACTIVE, _B.DONE)},
 }
@@ -1140,6 +1156,9 @@ class BootstrapMachine(_Machine):
     def __init__(self, settings: ClientSettings) -> None:
         super().__init__(None, BsState.IDLE)
         self.settings = settings
+        #: The state a server-initiated session started from (IDLE or DONE): it goes
+        #: back there when it fails, the configuration restored.
+        self._resume: BsState | None = None
 
     @property
     def state(self) -> BsState:
@@ -1166,7 +1185,12 @@ class BootstrapMachine(_Machine):
         return self._fire(Input.STOP, now)
 
     def activity(self, now: float) -> list[Action]:
-        """A bootstrap operation arrived; feed this before applying it."""
+        """A bootstrap operation arrived; feed this before applying it, then apply it
+        only if :attr:`accepts_operations`."""
+        settled = self.state in (BsState.IDLE, BsState.DONE)
+        if settled and not self.settings.server_initiated_bootstrap:
+            log.info("bootstrap operation outside a bootstrap refused")
+            return []
         return self._fire(Input.BS_ACTIVITY, now)
 
     def finish(self, now: float, problems: Sequence[str]) -> list[Action]:
@@ -1209,6 +1233,8 @@ class BootstrapMachine(_Machine):
         return self._step_activity(now, d)
 
     def _step_server_initiated(self, now: float, d: _Data) -> BsState:
+        settled = self.state in (BsState.IDLE, BsState.DONE)
+        self._resume = self.state if settled else None
         self._out.append(SaveConfig())
         return self._step_activity(now, d)
 
@@ -1229,10 +1255,12 @@ class BootstrapMachine(_Machine):
 
     def _step_finished(self, now: float, d: _Data) -> BsState:
         self._inflight = None
+        self._resume = None
         self.failures = 0
         self._out.append(AnswerFinish(_CHANGED))
         self._emit(RdEvent.BOOTSTRAP_TRANSFER_COMPLETE, now)
-        self._out.append(CloseConnection(None))  # after the answer to Finish
+        if not self.settings.server_initiated_bootstrap:
+            self._out.append(CloseConnection(None))  # after the answer to Finish
         return BsState.DONE
 
     def _step_finish_refused(self, now: float, d: _Data) -> BsState:
@@ -1241,18 +1269,27 @@ class BootstrapMachine(_Machine):
         self._inflight = None
         self._out.append(AnswerFinish(_NOT_ACCEPTABLE))
         self._out.append(RestoreConfig())
-        detail = f"inconsistent configuration: {d.detail}"
-        return self._retry_later(now, RdEvent.BOOTSTRAP_REG_FAILURE, detail)
+        return self._failed(now, f"inconsistent configuration: {d.detail}")
 
     def _step_transfer_timeout(self, now: float, d: _Data) -> BsState:
         self._out.append(RestoreConfig())
         detail = f"no Bootstrap-Finish within {self.settings.bootstrap_timeout:.0f} s"
-        return self._retry_later(now, RdEvent.BOOTSTRAP_REG_FAILURE, detail)
+        return self._failed(now, detail)
+
+    def _failed(self, now: float, detail: str) -> BsState:
+        """A session failed: a client-initiated one requests again later; a server-initiated
+        one goes back to where it started (the client was not asking for a bootstrap)."""
+        resume, self._resume = self._resume, None
+        if resume is None:
+            return self._retry_later(now, RdEvent.BOOTSTRAP_REG_FAILURE, detail)
+        self._emit(RdEvent.BOOTSTRAP_REG_FAILURE, now, f"{detail}; previous configuration kept")
+        return resume
 
     def _step_stop(self, now: float, d: _Data) -> BsState:
         if self.state is BsState.BOOTSTRAPPING:
             self._out.append(RestoreConfig())
         self._inflight = None
+        self._resume = None
         if self.state is not BsState.DONE:
             self._out.append(CloseConnection(None))
         return BsState.IDLE
@@ -1364,7 +1401,10 @@ class RdCoordinator:
         return self._route(server, now, lambda m: m.timer_fired(timer, now))
 
     def bootstrap_activity(self, now: float) -> list[Action]:
-        return [] if self.bootstrap is None else self.bootstrap.activity(now)
+        """A bootstrap operation arrived (see :meth:`BootstrapMachine.activity`)."""
+        if self.bootstrap is None or not self._running:
+            return []
+        return self.bootstrap.activity(now)
 
     def bootstrap_finish(
         self, security: ObjectValues, server: ObjectValues, now: float
