@@ -30,8 +30,10 @@ keyed by (peer, Message ID) (4.5): a duplicate CON gets the identical cached
 bytes (ACK, piggybacked response or RST), a duplicate NON is ignored. A
 request becomes a :class:`RequestReceived` event; if the application has not
 answered after ``empty_ack_delay`` an empty ACK goes out and the answer will
-be a separate CON response. Unknown critical options: in a request -> 4.02
-Bad Option; in a CON/NON response -> RST (5.4.1). A CON that does not parse
+be a separate CON response. Unknown critical options: in a CON request -> 4.02
+Bad Option; in a NON request or a CON/NON response -> RST (5.4.1). This stack
+evaluates no conditional request (If-Match, If-None-Match: treated as unknown,
+5.10.8) and is no proxy (Proxy-Uri, Proxy-Scheme: 5.05, 5.7.2). A CON that does not parse
 is answered with RST when its header is readable, anything else malformed is
 dropped silently (4.2, 4.3). A response nobody waits for is answered with RST
 (5.3.2, RFC 7641 3.6).
@@ -52,7 +54,7 @@ from lwm2m.transport.base import Address
 
 from .errors import BadResponse, RequestError, RequestTimeout, ResetReceived
 from .message import Message, encode_message
-from .numbers import Code, Type
+from .numbers import Code, OptionNumber, Type
 
 __all__ = [
     "Event",
@@ -226,6 +228,28 @@ _INFINITY = float("inf")
 
 def _empty(msg_type: Type, mid: int) -> bytes:
     return bytes((0x40 | (msg_type << 4), 0, mid >> 8, mid & 0xFF))
+
+
+_CONDITIONAL = frozenset((int(OptionNumber.IF_MATCH), int(OptionNumber.IF_NONE_MATCH)))
+_PROXY = frozenset((int(OptionNumber.PROXY_URI), int(OptionNumber.PROXY_SCHEME)))
+
+
+def _refusal(request: Message) -> Message | None:
+    """The answer to a request no application may see, or None (5.4.1, 5.7.2, 5.10.8)."""
+    bad = request.unknown_critical_option()
+    if bad is None:
+        for number, _ in request.options:
+            if number in _CONDITIONAL:
+                # 5.10.8: no resource here can evaluate the condition, and the method
+                # must not run regardless of it: the option counts as unrecognised.
+                bad = number
+                break
+            if number in _PROXY:
+                # 5.7.2: this endpoint is no proxy.
+                return Message(code=Code.PROXYING_NOT_SUPPORTED)
+        else:
+            return None
+    return Message(code=Code.BAD_OPTION, payload=b"unknown critical option %d" % bad)
 
 
 class MessageLayer:
@@ -569,10 +593,14 @@ class MessageLayer:
             del dedup[order.popleft()[1]]
         code = msg.code
         if 1 <= code <= 31:
-            bad = msg.unknown_critical_option()
-            if bad is not None:
-                reply = Message(code=Code.BAD_OPTION, payload=b"unknown critical option %d" % bad)
-                self.respond(inc, reply, now)
+            reply = _refusal(msg)
+            if reply is not None:
+                if reply.code is Code.BAD_OPTION and not confirmable:
+                    # 5.4.1: a NON message with an unrecognised critical option is
+                    # rejected (4.3), not answered.
+                    self._reply_empty(inc, Type.RST)
+                else:
+                    self.respond(inc, reply, now)
                 return
             if confirmable:
                 self._push_timer(now + self.params.empty_ack_delay, inc)

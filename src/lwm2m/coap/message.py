@@ -380,12 +380,17 @@ class Message:
         self.options = opts
 
     def unknown_critical_option(self) -> int | None:
-        """First critical option that is unknown or has a bad length (RFC 7252 5.4.1, 5.4.3)."""
+        """First critical option that is unknown, has a bad length or is repeated although
+        it is not repeatable (RFC 7252 5.4.1, 5.4.3, 5.4.5; received options are in order)."""
+        last = -1
         for n, v in self.options:
             if n & 1:
                 spec = OPTIONS.get(n)
                 if spec is None or not spec.min_length <= len(v) <= spec.max_length:
                     return n
+                if n == last and not spec.repeatable:
+                    return n
+            last = n
         return None
 
     # --------------------------------------------------------- typed options
