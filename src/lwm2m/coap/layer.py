@@ -69,6 +69,10 @@ __all__ = [
 ]
 
 
+#: Per-peer Message ID counters kept at most (a bound against address floods).
+_MAX_PEER_COUNTERS = 1 << 16
+
+
 @dataclass(frozen=True, slots=True)
 class TransmissionParams:
     """RFC 7252 section 4.8 transmission parameters; derived values in 4.8.2.
@@ -265,6 +269,7 @@ class MessageLayer:
         self.params = params if params is not None else TransmissionParams()
         self._rng = rng if rng is not None else random.Random()
         self._next_mid = self._rng.randrange(0x10000)
+        self._peer_mids: dict[Address, int] = {}
         self._dedup_limit = dedup_limit
         self._dedup: dict[tuple[Address, int], Incoming] = {}
         self._dedup_order: deque[tuple[float, tuple[Address, int]]] = deque()
@@ -359,10 +364,26 @@ class MessageLayer:
 
     # ------------------------------------------------------------ helpers
 
-    def new_mid(self) -> int:
-        mid = self._next_mid
-        self._next_mid = (mid + 1) & 0xFFFF
-        return mid
+    def new_mid(self, remote: Address | None = None) -> int:
+        """The next Message ID for ``remote``.
+
+        Message IDs must not repeat towards one peer within EXCHANGE_LIFETIME
+        (RFC 7252 4.4), so each peer has its own counter, started at a random
+        value; a server sending to thousands of clients would otherwise wrap one
+        shared 16-bit counter within seconds.
+        """
+        if remote is None:
+            mid = self._next_mid
+            self._next_mid = (mid + 1) & 0xFFFF
+            return mid
+        mids = self._peer_mids
+        known = mids.get(remote)
+        if known is None:
+            if len(mids) >= _MAX_PEER_COUNTERS:
+                mids.clear()
+            known = self._rng.randrange(0x10000)
+        mids[remote] = (known + 1) & 0xFFFF
+        return known
 
     def new_token(self) -> bytes:
         """A random 4-byte token not used by any pending exchange (RFC 7252 5.3.1)."""
@@ -444,7 +465,7 @@ class MessageLayer:
 
     def _transmit_first(self, ex: Exchange, now: float) -> None:
         msg = ex.message
-        ex.mid = mid = self.new_mid()
+        ex.mid = mid = self.new_mid(ex.remote)
         ex.data = data = encode_message(msg.type, msg.code, mid, ex.token, msg.options, msg.payload)
         ex.state = SENT
         self._by_mid[(ex.remote, mid)] = ex

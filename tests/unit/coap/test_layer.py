@@ -503,3 +503,16 @@ def test_dedup_limit_bounds_memory() -> None:
         server.receive(Message(Type.NON, Code.GET, mid, b"t").encode(), CLIENT, 0.0)
     assert len(server.take_events()) == 50
     assert len(server._dedup) == 10
+
+
+def test_message_ids_are_counted_per_peer() -> None:
+    """RFC 7252 4.4: a MID must not repeat towards one peer within EXCHANGE_LIFETIME; traffic
+    to other peers must not make it wrap sooner."""
+    layer = MessageLayer(rng=random.Random(3))
+    a, b = ("127.0.0.1", 1000), ("127.0.0.1", 2000)
+    first_a = layer.new_mid(a)
+    for _ in range(70_000):
+        layer.new_mid(b)
+    assert layer.new_mid(a) == (first_a + 1) & 0xFFFF
+    seen = {layer.new_mid(a) for _ in range(0xFFFF - 1)}
+    assert len(seen) == 0xFFFF - 1 and first_a not in seen
