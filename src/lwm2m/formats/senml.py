@@ -78,6 +78,9 @@ BN = 6
 BT = 7
 N = 8
 T = 9
+BVER = 10  # base version (RFC 8428 section 4.4)
+#: The highest SenML base version this reader understands (RFC 8428 section 4.4).
+SENML_VERSION = 10
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -367,7 +370,7 @@ def _learn_shape(keys: tuple[object, ...], d: Dialect) -> Shape | None:
     kind = -1
     for key in keys:
         f = d.fields.get(key)
-        if f is None or f in (BT, T):
+        if f is None or f in (BT, T, BVER):
             return None
         if f < _KINDS:
             if vk is not None:
@@ -416,6 +419,9 @@ def _fields(
                 bn = x
         elif (type(x) is not int and type(x) is not float) or x != x:
             raise DecodeError(f"{d.name} record {idx}: field {d.labels[f]} is not a number")
+        elif f == BVER and x > SENML_VERSION:
+            # A pack of a later version MUST NOT be used (RFC 8428 section 4.4).
+            raise DecodeError(f"{d.name} record {idx}: field {d.labels[f]} {x} is above 10")
     return n, kind, raw, bn
 
 

@@ -29,6 +29,7 @@ from lwm2m.model import Node, Path, Records, Registry
 # RFC 8428 section 6, Table 6
 BN = -2
 BT = -3
+BVER = -1
 NAME = 0
 TIME = 6
 V = 2
@@ -44,13 +45,26 @@ DIALECT = senml.Dialect(
         BT: senml.BT,
         NAME: senml.N,
         TIME: senml.T,
+        BVER: senml.BVER,
         V: senml.NUM,
         VS: senml.STR,
         VB: senml.BOOL,
         VD: senml.DATA,
         VLO: senml.OBJLNK,
     },
-    labels=("v(2)", "vs(3)", "vb(4)", "vd(8)", "vlo", "v(2)", "bn(-2)", "bt(-3)", "n(0)", "t(6)"),
+    labels=(
+        "v(2)",
+        "vs(3)",
+        "vb(4)",
+        "vd(8)",
+        "vlo",
+        "v(2)",
+        "bn(-2)",
+        "bt(-3)",
+        "n(0)",
+        "t(6)",
+        "bver(-1)",
+    ),
 )
 _KEYS: tuple[int | str, ...] = (V, VS, VB, VD, VLO, V)
 

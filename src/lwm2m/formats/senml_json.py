@@ -72,13 +72,14 @@ DIALECT = senml.Dialect(
         "bt": senml.BT,
         "n": senml.N,
         "t": senml.T,
+        "bver": senml.BVER,
         "v": senml.NUM,
         "vs": senml.STR,
         "vb": senml.BOOL,
         "vd": senml.DATA,
         "vlo": senml.OBJLNK,
     },
-    labels=("v", "vs", "vb", "vd", "vlo", "v", "bn", "bt", "n", "t"),
+    labels=("v", "vs", "vb", "vd", "vlo", "v", "bn", "bt", "n", "t", "bver"),
     data=b64url_decode,
 )
 _LABELS = DIALECT.labels
