@@ -487,6 +487,11 @@ class Engine:
 
     def write_attributes(self, req: Message, path: Path, server: ServerContext) -> Message:
         update = AttributeUpdate.parse(req.uri_query, path)
+        rdef = self.store.registry.resource(path) if len(path) == 3 else None
+        if rdef is not None and rdef.executable:
+            # Listed by Discover, but it holds no value: nothing to observe (Core TS 5.1.2).
+            self.store._instance(path)
+            raise MethodNotAllowed(f"{path} is executable: notification attributes do not apply")
         self.store._locate(path)
         server.attributes.apply(path, update)
         return Message.response_to(req, Code.CHANGED)

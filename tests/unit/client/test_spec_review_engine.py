@@ -9,7 +9,7 @@ from lwm2m import formats
 from lwm2m.client.engine import ServerContext
 from lwm2m.coap.message import Message
 from lwm2m.coap.numbers import Code, ContentFormat
-from lwm2m.model import InstanceNode, ObjectNode, ResourceNode
+from lwm2m.model import InstanceNode, ObjectNode, Path, ResourceNode
 
 CF = ContentFormat
 
@@ -90,3 +90,20 @@ async def test_discover_of_a_resource_lists_dim_and_inherited_attributes() -> No
     r = await engine.handle(Message.request(Code.GET, "/3/0/11", accept=CF.LINK_FORMAT), server)
     assert r.code == Code.CONTENT and r.content_format == CF.LINK_FORMAT
     assert r.payload == b"</3/0/11>;dim=1;pmin=10;pmax=60,</3/0/11/0>"
+
+
+async def test_write_attributes_on_an_executable_resource_is_method_not_allowed() -> None:
+    """Discover lists /3/0/4, so it exists; it holds no value and cannot be observed."""
+    from lwm2m.client.engine import Engine
+    from lwm2m.client.store import ObjectStore
+
+    store = ObjectStore()
+    store.create_instance(3, 0)
+    store.set("3/0/0", "ACME")
+    engine = Engine(store)
+    ctx = ServerContext(short_id=101)
+    req = Message.request(Code.PUT, "/3/0/4", query="pmin=10")
+    assert (await engine.handle(req, ctx)).code == Code.METHOD_NOT_ALLOWED
+    req = Message.request(Code.PUT, "/3/1/4", query="pmin=10")
+    assert (await engine.handle(req, ctx)).code == Code.NOT_FOUND
+    assert ctx.attributes.get(Path(3, 0, 4)) == {}
