@@ -17,7 +17,7 @@ single resources, the last value sent. The shell asks it two questions:
 Change conditions (5.1.2): with none of ``gt``, ``lt``, ``st`` set, every
 change notifies. Otherwise a numeric value notifies when it crosses ``gt`` or
 ``lt`` (in either direction) or moves by at least ``st`` from the last value
-sent; any one condition is enough. ``pmax`` is ignored unless it is greater
+sent; any one condition is enough. ``pmax`` is ignored when it is smaller
 than ``pmin``; ``pmax = 0`` means no heartbeat. ``epmin``/``epmax`` bound how
 often a value is sampled.
 """
