@@ -625,6 +625,7 @@ class MessageLayer:
                 return
             if confirmable:
                 self._push_timer(now + self.params.empty_ack_delay, inc)
+            msg.drop_bad_elective_options()
             self._events.append(RequestReceived(msg, remote, inc))
         elif 64 <= code <= 191:
             self._on_response(msg, remote, inc, now)
@@ -671,6 +672,7 @@ class MessageLayer:
         self._deliver(ex, msg, now)
 
     def _deliver(self, ex: Exchange, msg: Message, now: float) -> None:
+        msg.drop_bad_elective_options()
         if ex.state == SENT:
             self._by_mid.pop((ex.remote, ex.mid), None)
             ex.deadline = -1.0

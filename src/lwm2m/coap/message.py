@@ -393,6 +393,29 @@ class Message:
             last = n
         return None
 
+    def drop_bad_elective_options(self) -> None:
+        """Remove known elective options with a bad length, and repetitions of
+        non-repeatable ones after the first: they are treated like unrecognised
+        elective options, i.e. ignored (RFC 7252 5.4.3, 5.4.5)."""
+        keep: list[Option] | None = None
+        last = -1
+        for index, (n, v) in enumerate(self.options):
+            bad = False
+            if not n & 1:
+                spec = OPTIONS.get(n)
+                if spec is not None and (
+                    not spec.min_length <= len(v) <= spec.max_length
+                    or (n == last and not spec.repeatable)
+                ):
+                    bad = True
+            if bad and keep is None:
+                keep = list(self.options[:index])
+            elif not bad and keep is not None:
+                keep.append((n, v))
+            last = n
+        if keep is not None:
+            self.options = keep
+
     # --------------------------------------------------------- typed options
 
     uri_path = _strings_property(OptionNumber.URI_PATH, "Uri-Path segments.")

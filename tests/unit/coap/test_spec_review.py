@@ -158,3 +158,26 @@ def test_rfc7959_2_6_follow_up_requests_carry_no_observe() -> None:
     assert follow.observe is None
     assert follow.block2 == BlockOption(1, False, 1)
     assert follow.uri_path == ("3", "0")
+
+
+def test_5_4_3_elective_option_with_a_bad_length_is_ignored() -> None:
+    """A 4-byte Observe (max 3) on a GET is an unrecognised elective option: ignored."""
+    msg = Message.request(Code.GET, "/3/0/0", options=[(6, b"\x00\x00\x00\x00")])
+    msg = Message.decode(msg.encode())
+    msg.drop_bad_elective_options()
+    assert msg.observe is None and msg.uri_path == ("3", "0", "0")
+
+
+def test_5_4_5_repeated_elective_option_keeps_the_first() -> None:
+    msg = Message.request(Code.GET, "/a", options=[(14, b"\x05"), (14, b"\x06")])
+    msg = Message.decode(msg.encode())
+    msg.drop_bad_elective_options()
+    assert msg.max_age == 5 and msg.get_options(14) == [b"\x05"]
+
+
+def test_5_4_3_layer_hands_the_request_on_without_the_bad_elective_option() -> None:
+    layer = server_layer()
+    layer.receive(request(Code.GET, (6, b"\x01\x02\x03\x04")).encode(), CLIENT, 0.0)
+    (event,) = layer.take_events()
+    assert isinstance(event, RequestReceived)
+    assert event.request.observe is None and layer.take_datagrams() == []
