@@ -29,7 +29,16 @@ from lwm2m.coap.layer import TransmissionParams
 from lwm2m.coap.message import Message
 from lwm2m.coap.numbers import Code, ContentFormat
 from lwm2m.coap.observe import Observation
-from lwm2m.model import ObjectDef, Operations, Registry, ResourceDef, ResourceType, default_registry
+from lwm2m.formats import encode
+from lwm2m.model import (
+    Node,
+    ObjectDef,
+    Operations,
+    Registry,
+    ResourceDef,
+    ResourceType,
+    default_registry,
+)
 from lwm2m.objects import (
     ConnectivityMonitor,
     ConnectivityStatistics,
@@ -194,6 +203,18 @@ class ClientRig:
             code, path, payload=payload, content_format=content_format, accept=accept, query=query
         )
         return await srv.endpoint.request(msg, remote=remote, timeout=5.0)
+
+    async def write(
+        self,
+        code: int,
+        path: str,
+        node: Node,
+        content_format: int = ContentFormat.LWM2M_TLV,
+        registry: Registry | None = None,
+    ) -> Message:
+        """Send ``node``, encoded for ``path`` in ``content_format``, with ``code`` (PUT/POST)."""
+        payload = encode(content_format, node, path, registry)
+        return await self.request(code, path, payload=payload, content_format=content_format)
 
     async def observe(
         self, path: str | Message, *, accept: int | None = None, server: TestServer | None = None

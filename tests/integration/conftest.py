@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the shared client_support module
 from client_support import ClientRig, TestServer, close_rig, make_rig
+from test_rd_support import ScriptedServer
 
 
 @pytest.fixture
@@ -43,3 +44,13 @@ async def client_rig_10(client_server: TestServer) -> AsyncIterator[ClientRig]:
         yield rig
     finally:
         await close_rig(rig)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ScriptedServer]:
+    """The scripted LwM2M server of the RD-client tests (``test_rd_support``)."""
+    srv = await ScriptedServer.start()
+    try:
+        yield srv
+    finally:
+        await srv.close()

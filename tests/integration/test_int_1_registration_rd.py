@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from test_rd_support import (
@@ -13,6 +12,8 @@ from test_rd_support import (
     eventually,
     gaps,
     make_client,
+    registered_client,
+    running,
 )
 
 from lwm2m.client.events import RdEvent
@@ -22,15 +23,6 @@ from lwm2m.coap.numbers import Code, ContentFormat
 from lwm2m.formats.link import parse_links
 from lwm2m.model import ResourceNode
 from lwm2m.server import Server, Updated
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[ScriptedServer]:
-    srv = await ScriptedServer.start()
-    try:
-        yield srv
-    finally:
-        await srv.close()
 
 
 async def test_int_101_initial_registration(server: ScriptedServer) -> None:
@@ -60,9 +52,7 @@ async def test_int_101_initial_registration(server: ScriptedServer) -> None:
 async def test_int_101_binding_and_version_10(server: ScriptedServer) -> None:
     client, log = make_client((server.uri, 101), lwm2m_version="1.0", queue_mode=True)
     client.set("1/0/7", "U")
-    await client.start()
-    try:
-        await log.wait(RdEvent.REGISTRATION_COMPLETE)
+    async with running(client, log):
         # LwM2M 1.0 carries queue mode in the binding: b=UQ, no Q parameter.
         assert server.of("register")[0].message.uri_query == (
             "lwm2m=1.0",
@@ -70,15 +60,10 @@ async def test_int_101_binding_and_version_10(server: ScriptedServer) -> None:
             "lt=300",
             "b=UQ",
         )
-    finally:
-        await client.stop()
 
 
 async def test_int_102_update_after_lifetime_write(server: ScriptedServer) -> None:
-    client, log = make_client((server.uri, 101))
-    await client.start()
-    try:
-        await log.wait(RdEvent.REGISTRATION_COMPLETE)
+    async with registered_client(server) as (_client, log):
         r = await server.request(
             Code.PUT, "/1/0/1", payload=b"600", content_format=ContentFormat.TEXT_PLAIN
         )
@@ -89,16 +74,12 @@ async def test_int_102_update_after_lifetime_write(server: ScriptedServer) -> No
         assert update.message.payload == b""
         await log.wait(RdEvent.REG_UPDATE_COMPLETE)
         assert len(server.of("register")) == 1
-    finally:
-        await client.stop()
 
 
 async def test_int_103_disable_then_register_after_timeout(server: ScriptedServer) -> None:
     client, log = make_client((server.uri, 101))
     client.set("1/0/5", 1)  # Disable Timeout: 1 s
-    await client.start()
-    try:
-        await log.wait(RdEvent.REGISTRATION_COMPLETE)
+    async with running(client, log):
         r = await server.request(Code.POST, "/1/0/4")
         assert r.code == Code.CHANGED  # the answer goes out before the De-register
         [dereg] = await server.wait_requests("deregister", 1)
@@ -112,31 +93,21 @@ async def test_int_103_disable_then_register_after_timeout(server: ScriptedServe
         kinds = log.kinds(101)
         assert kinds.index(RdEvent.SERVER_DISABLED) < kinds.index(RdEvent.DEREGISTER_COMPLETE)
         assert client.state(101) is RegState.REGISTERED
-    finally:
-        await client.stop()
 
 
 async def test_int_104_update_on_registration_update_trigger(server: ScriptedServer) -> None:
-    client, log = make_client((server.uri, 101))
-    await client.start()
-    try:
-        await log.wait(RdEvent.REGISTRATION_COMPLETE)
+    async with registered_client(server) as (_client, log):
         r = await server.request(Code.POST, "/1/0/8")
         assert r.code == Code.CHANGED
         [update] = await server.wait_requests("update", 1)
         assert update.message.uri_query == () and update.message.payload == b""
         await log.wait(RdEvent.REG_UPDATE_COMPLETE)
-    finally:
-        await client.stop()
 
 
 async def test_int_105_update_answered_not_found_registers_again(server: ScriptedServer) -> None:
     from test_rd_support import Reply
 
-    client, log = make_client((server.uri, 101))
-    await client.start()
-    try:
-        await log.wait(RdEvent.REGISTRATION_COMPLETE)
+    async with registered_client(server) as (_client, log):
         server.replies.append(Reply(code=Code.NOT_FOUND))  # the server lost the registration
         await server.request(Code.POST, "/1/0/8")
         [failed] = await log.wait(RdEvent.REG_UPDATE_FAILURE)
@@ -151,31 +122,23 @@ async def test_int_105_update_answered_not_found_registers_again(server: Scripte
         await server.request(Code.POST, "/1/0/8")
         updates = await server.wait_requests("update", 2)
         assert tuple(updates[1].message.uri_path) == ("rd", "c2")
-    finally:
-        await client.stop()
 
 
 async def test_int_107_updates_before_the_lifetime_ends(server: ScriptedServer) -> None:
     # Lifetime 2 s, margin 1 s: an Update every max(2 - 1, 2 / 2) = 1 s after the last success.
     client, log = make_client((server.uri, 101), lifetime=2, update_margin=1.0)
-    await client.start()
-    try:
-        await log.wait(RdEvent.REGISTRATION_COMPLETE)
+    async with running(client, log):
         updates = await server.wait_requests("update", 2, timeout=4.0)
         times = [server.of("register")[0].time, *(u.time for u in updates)]
         for gap in gaps(times):
             assert 0.9 <= gap < 2.0  # before the registration expires on the server
         assert all(u.message.uri_query == () for u in updates)  # nothing changed
         assert log.of(RdEvent.REG_TIMEOUT) == []
-    finally:
-        await client.stop()
 
 
 async def test_int_108_queue_mode_receive_window(server: ScriptedServer) -> None:
     client, log = make_client((server.uri, 101), queue_mode=True, queue_rx_time=0.4)
-    await client.start()
-    try:
-        await log.wait(RdEvent.REGISTRATION_COMPLETE)
+    async with running(client, log):
         assert server.of("register")[0].message.uri_query[-1] == "Q"
         await asyncio.sleep(0.2)
         r = await server.request(Code.GET, "/3/0/0")  # within the window: answered
@@ -190,8 +153,6 @@ async def test_int_108_queue_mode_receive_window(server: ScriptedServer) -> None
                 Code.GET, "/3/0/0", remote=server.client_address, timeout=0.5
             )
         assert server.of("update") == []
-    finally:
-        await client.stop()
 
 
 async def test_int_109_queued_request_arrives_after_the_wake_up_update() -> None:

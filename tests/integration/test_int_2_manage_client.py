@@ -137,12 +137,7 @@ async def test_int_271_create_multiple_resource_instance(client_rig: ClientRig) 
     registry = client_rig.client.store.registry
     # A partial update naming a new resource instance adds it.
     node = MultiResourceNode(1, {7: 70})
-    r = await client_rig.request(
-        Code.POST,
-        f"/{T}/0/1",
-        payload=formats.encode(CF.LWM2M_TLV, node, f"/{T}/0/1", registry),
-        content_format=CF.LWM2M_TLV,
-    )
+    r = await client_rig.write(Code.POST, f"/{T}/0/1", node, CF.LWM2M_TLV, registry)
     assert r.code == Code.CHANGED
     assert client_rig.client.get(f"{T}/0/1") == {0: 10, 1: 20, 7: 70}
     # A Write on a resource instance that does not exist yet creates it (LwM2M 1.1).

@@ -7,7 +7,6 @@ import json
 import cbor2
 from client_support import CF, TEST_OBJECT, ClientRig, wait_until
 
-from lwm2m import formats
 from lwm2m.coap.numbers import Code
 from lwm2m.model import InstanceNode, MultiResourceNode, ResourceNode
 
@@ -56,24 +55,14 @@ async def test_int_215_write_server_instance_as_tlv(client_rig: ClientRig) -> No
     client = client_rig.client
     updates = client_rig.server.count(Code.POST)
     node = server_instance(ResourceNode(2, 5), ResourceNode(3, 50))
-    r = await client_rig.request(
-        Code.POST,
-        "/1/0",
-        payload=formats.encode(CF.LWM2M_TLV, node, "/1/0"),
-        content_format=CF.LWM2M_TLV,
-    )
+    r = await client_rig.write(Code.POST, "/1/0", node)
     assert r.code == Code.CHANGED
     assert (client.get("1/0/2"), client.get("1/0/3"), client.get("1/0/1")) == (5, 50, 300)
     # Replace: the writable optional resources absent from the payload are removed.
     node = server_instance(
         ResourceNode(1, 120), ResourceNode(6, False), ResourceNode(7, "U"), ResourceNode(3, 90)
     )
-    r = await client_rig.request(
-        Code.PUT,
-        "/1/0",
-        payload=formats.encode(CF.LWM2M_TLV, node, "/1/0"),
-        content_format=CF.LWM2M_TLV,
-    )
+    r = await client_rig.write(Code.PUT, "/1/0", node)
     assert r.code == Code.CHANGED
     assert (client.get("1/0/1"), client.get("1/0/3"), client.get("1/0/0")) == (120, 90, 101)
     assert 2 not in client.store.resource_ids(1, 0)
@@ -86,20 +75,10 @@ async def test_int_215_write_server_instance_as_tlv(client_rig: ClientRig) -> No
 async def test_int_220_write_server_instance_as_json(client_rig: ClientRig) -> None:
     client = client_rig.client
     node = server_instance(ResourceNode(2, 11))
-    r = await client_rig.request(
-        Code.POST,
-        "/1/0",
-        payload=formats.encode(CF.LWM2M_JSON, node, "/1/0"),
-        content_format=CF.LWM2M_JSON,
-    )
+    r = await client_rig.write(Code.POST, "/1/0", node, CF.LWM2M_JSON)
     assert r.code == Code.CHANGED and client.get("1/0/2") == 11
     node = server_instance(ResourceNode(1, 300), ResourceNode(6, True), ResourceNode(7, "U"))
-    r = await client_rig.request(
-        Code.PUT,
-        "/1/0",
-        payload=formats.encode(CF.LWM2M_JSON, node, "/1/0"),
-        content_format=CF.LWM2M_JSON,
-    )
+    r = await client_rig.write(Code.PUT, "/1/0", node, CF.LWM2M_JSON)
     assert r.code == Code.CHANGED and 2 not in client.store.resource_ids(1, 0)
 
 
@@ -128,12 +107,7 @@ async def test_int_221_security_object_refused(client_rig: ClientRig) -> None:
 
 async def test_int_226_partial_update_write(client_rig: ClientRig) -> None:
     node = InstanceNode(0, {5851: ResourceNode(5851, 30)})
-    r = await client_rig.request(
-        Code.POST,
-        "/3311/0",
-        payload=formats.encode(CF.LWM2M_TLV, node, "/3311/0"),
-        content_format=CF.LWM2M_TLV,
-    )
+    r = await client_rig.write(Code.POST, "/3311/0", node)
     assert r.code == Code.CHANGED
     assert client_rig.client.get("3311/0/5851") == 30
     assert client_rig.client.get("3311/0/5850") is False  # untouched
@@ -141,11 +115,8 @@ async def test_int_226_partial_update_write(client_rig: ClientRig) -> None:
 
 async def test_int_227_replace_write_on_resource(client_rig: ClientRig) -> None:
     node = MultiResourceNode(1, {5: 55})
-    r = await client_rig.request(
-        Code.PUT,
-        f"/{T}/0/1",
-        payload=formats.encode(CF.LWM2M_TLV, node, f"/{T}/0/1", client_rig.client.store.registry),
-        content_format=CF.LWM2M_TLV,
+    r = await client_rig.write(
+        Code.PUT, f"/{T}/0/1", node, CF.LWM2M_TLV, client_rig.client.store.registry
     )
     assert r.code == Code.CHANGED and client_rig.client.get(f"{T}/0/1") == {5: 55}
     r = await client_rig.request(
@@ -196,12 +167,7 @@ async def test_int_256_write_failure_leaves_data_unchanged(client_rig: ClientRig
     assert r.code == Code.BAD_REQUEST
     # A read-only resource in the payload: 4.05, nothing applied.
     node = server_instance(ResourceNode(0, 5), ResourceNode(2, 9))
-    r = await client_rig.request(
-        Code.POST,
-        "/1/0",
-        payload=formats.encode(CF.LWM2M_TLV, node, "/1/0"),
-        content_format=CF.LWM2M_TLV,
-    )
+    r = await client_rig.write(Code.POST, "/1/0", node)
     assert r.code == Code.METHOD_NOT_ALLOWED
     # The application's validate callback refuses: 4.00.
     r = await client_rig.request(

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from server_support import Recorder, make_server, registered
 from server_support import make_device as make_server_device
-from test_rd_support import FAST, HOST, EventLog, eventually, make_client
+from test_rd_support import FAST, HOST, EventLog, eventually, make_client, running
 
 from lwm2m.client.access_control import Right
 from lwm2m.client.client import Client
@@ -153,9 +153,7 @@ async def test_int_555_disable_answers_then_deregisters_for_the_disable_timeout(
     server, _ = wire
     client, log = make_client((server.uri, 101))
     client.set("1/0/5", 1)  # Disable Timeout: 1 s
-    await client.start()
-    try:
-        await log.wait(RdEvent.REGISTRATION_COMPLETE)
+    async with running(client, log):
         answer = await server.request(Code.POST, "/1/0/4")
         assert answer.code == Code.CHANGED
         await eventually(lambda: bool(server.of("deregister")), what="De-register")
@@ -173,8 +171,6 @@ async def test_int_555_disable_answers_then_deregisters_for_the_disable_timeout(
         assert client.registered_servers == [101]
         kinds = log.kinds(101)
         assert kinds.index(RdEvent.SERVER_DISABLED) < kinds.index(RdEvent.DEREGISTER_COMPLETE)
-    finally:
-        await client.stop()
 
 
 async def test_int_555_disable_of_one_server_leaves_the_other_registered(
@@ -183,9 +179,7 @@ async def test_int_555_disable_of_one_server_leaves_the_other_registered(
     first, second = wire
     client, log = two_server_client(first, second)
     client.set("1/1/5", 60)
-    await client.start()
-    try:
-        await log.wait(RdEvent.REGISTRATION_COMPLETE, 2)
+    async with running(client, log, 2):
         answer = await second.request(Code.POST, "/1/1/4")
         assert answer.code == Code.CHANGED
         await eventually(lambda: bool(second.of("deregister")), what="De-register")
@@ -193,8 +187,6 @@ async def test_int_555_disable_of_one_server_leaves_the_other_registered(
         await log.wait(RdEvent.DEREGISTER_COMPLETE)
         assert client.state(102) is RegState.DISABLED
         assert client.registered_servers == [101] and first.of("deregister") == []
-    finally:
-        await client.stop()
 
 
 # --- 556: Registration Update Trigger ------------------------------------------------------
@@ -205,9 +197,7 @@ async def test_int_556_update_trigger_updates_only_that_server(
 ) -> None:
     first, second = wire
     client, log = two_server_client(first, second)
-    await client.start()
-    try:
-        await log.wait(RdEvent.REGISTRATION_COMPLETE, 2)
+    async with running(client, log, 2):
         answer = await first.request(Code.POST, "/1/0/8")
         assert answer.code == Code.CHANGED
         await eventually(lambda: bool(first.of("update")), what="Update to 101")
@@ -229,8 +219,6 @@ async def test_int_556_update_trigger_updates_only_that_server(
         assert refused.code == Code.UNAUTHORIZED
         await asyncio.sleep(0.1)
         assert len(second.of("update")) == 1
-    finally:
-        await client.stop()
 
 
 # --- 311: Send triggered on command ---------------------------------------------------------
@@ -287,9 +275,7 @@ async def test_int_951_attributes_per_server(two_servers: tuple[Server, Server])
     client, log = two_server_client(*uris)
     temperature = Temperature(client.store, 21.5)
     client.engine.access.grant(3303, 0, owner=101, acl={101: Right.READ, 102: Right.READ})
-    await client.start()
-    try:
-        await log.wait(RdEvent.REGISTRATION_COMPLETE, 2)
+    async with running(client, log, 2):
         path = "/3303/0/5700"
         await first.write_attributes("rd-client", path, pmax=1)
         await second.write_attributes("rd-client", path, pmin=60)
@@ -311,5 +297,3 @@ async def test_int_951_attributes_per_server(two_servers: tuple[Server, Server])
         # Second server: pmin 60, so nothing yet, though the value changed.
         with pytest.raises(TimeoutError):
             await next_notification(watch_second, 0.05)
-    finally:
-        await client.stop()

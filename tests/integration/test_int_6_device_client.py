@@ -90,12 +90,7 @@ async def test_int_661_device_extended_observation(client_rig: ClientRig) -> Non
 async def test_int_680_create_on_device_fails(client_rig: ClientRig) -> None:
     before = client_rig.snapshot()
     node = ObjectNode(3, {1: InstanceNode(1, {0: ResourceNode(0, "second")})})
-    r = await client_rig.request(
-        Code.POST,
-        "/3",
-        payload=formats.encode(CF.LWM2M_TLV, node, "/3"),
-        content_format=CF.LWM2M_TLV,
-    )
+    r = await client_rig.write(Code.POST, "/3", node)
     assert r.code == Code.METHOD_NOT_ALLOWED
     assert client_rig.client.store.instance_ids(3) == [0]
     assert client_rig.snapshot() == before

@@ -157,8 +157,10 @@ async def test_int_256_failed_write_changes_nothing(server: Server, device: Clie
 async def test_write_typed_by_definition(server: Server, device: Client) -> None:
     await server.write("dev1", "/1/0/2", 7)  # Unsigned Integer, plain int
     assert device.get("1/0/2") == 7
+    before = device.get("3/0/14")
     with pytest.raises(ValueError, match="String"):
         await server.write("dev1", "/3/0/14", 5)  # refused before anything is sent
+    assert device.get("3/0/14") == before
 
 
 # --- Execute, Create, Delete -------------------------------------------------------------
@@ -201,6 +203,7 @@ async def test_create_from_values_and_empty(server: Server, device: Client) -> N
     with pytest.raises(DmError) as info:  # an empty Create lacks the mandatory 5700
         await server.create("dev1", "/3303")
     assert info.value.code == Code.BAD_REQUEST and "5700" in info.value.message
+    assert list(device.store.instance_ids(3303)) == [4]  # nothing was created
 
 
 async def test_create_without_instance_id_lets_the_client_pick(
@@ -212,6 +215,7 @@ async def test_create_without_instance_id_lets_the_client_pick(
     assert device.get(f"3303/{second[1]}/5700") == 2.5
     with pytest.raises(ModelError):  # no instance id: only bare TLV resources can say so
         await server.create("dev1", "/3303", {5700: 1.0}, format=CF.SENML_JSON)
+    assert sorted(device.store.instance_ids(3303)) == sorted([first[1], second[1]])
 
 
 async def test_int_680_create_device_instance_fails(server: Server, device: Client) -> None:

@@ -22,6 +22,7 @@ from test_rd_support import (
     ScriptedServer,
     eventually,
     make_client,
+    running,
 )
 
 from lwm2m import formats
@@ -86,15 +87,6 @@ async def bs_peer() -> AsyncIterator[BootstrapPeer]:
         await endpoint.close()
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[ScriptedServer]:
-    srv = await ScriptedServer.start()
-    try:
-        yield srv
-    finally:
-        await srv.close()
-
-
 def security(uri: str, ssid: int, *, mode: int = 3) -> dict[int, Any]:
     return {0: uri, 1: False, 2: mode, 3: b"", 4: b"", 5: b"", 10: ssid}
 
@@ -149,9 +141,7 @@ async def test_int_9_inconsistent_finish_is_refused_and_the_old_configuration_re
     bs_peer: BootstrapPeer, server: ScriptedServer
 ) -> None:
     client, log = bootstrap_client(bs_peer, (server.uri, 101))
-    await client.start()
-    try:
-        await log.wait(RdEvent.REGISTRATION_COMPLETE)
+    async with running(client, log):
         before = config(client)
         r = await server.request(Code.POST, "/1/0/9")  # Bootstrap-Request Trigger
         assert r.code == Code.CHANGED
@@ -165,8 +155,6 @@ async def test_int_9_inconsistent_finish_is_refused_and_the_old_configuration_re
         assert "inconsistent" in failed.detail
         await eventually(lambda: config(client) == before, what="configuration restored")
         assert log.of(RdEvent.BOOTSTRAP_TRANSFER_COMPLETE) == []
-    finally:
-        await client.stop()
 
 
 async def test_bootstrap_writes_of_invalid_instances_change_nothing(

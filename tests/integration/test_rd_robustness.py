@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 from test_rd_support import (
@@ -20,6 +19,8 @@ from test_rd_support import (
     free_port,
     gaps,
     make_client,
+    registered_client,
+    running,
 )
 
 from lwm2m.client.events import RdEvent
@@ -32,15 +33,6 @@ from lwm2m.transport.dtls import DtlsServerTransport
 
 #: Two failed Registers are enough to report REGISTRATION_FAILURE.
 TWO_ATTEMPTS = RetryPolicy(initial_delay=0.2, factor=2.0, max_delay=0.8, jitter=0.0, attempts=2)
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[ScriptedServer]:
-    srv = await ScriptedServer.start()
-    try:
-        yield srv
-    finally:
-        await srv.close()
 
 
 @pytest.fixture(autouse=True)
@@ -124,10 +116,7 @@ async def test_icmp_port_unreachable_is_a_network_error_then_recovery() -> None:
 async def test_icmp_during_update_keeps_the_registration_and_retries(
     server: ScriptedServer,
 ) -> None:
-    client, log = make_client((server.uri, 101))
-    await client.start()
-    try:
-        await log.wait(RdEvent.REGISTRATION_COMPLETE)
+    async with registered_client(server) as (client, log):
         port = server.port
         await server.close()  # the server goes away
         client.set("1/0/1", 400)  # lifetime changed: an Update is due at once
@@ -144,15 +133,10 @@ async def test_icmp_during_update_keeps_the_registration_and_retries(
         finally:
             await client.stop()
             await back.close()
-    finally:
-        await client.stop()
 
 
 async def test_address_changed_registers_again_from_the_new_port(server: ScriptedServer) -> None:
-    client, log = make_client((server.uri, 101))
-    await client.start()
-    try:
-        await log.wait(RdEvent.REGISTRATION_COMPLETE)
+    async with registered_client(server) as (client, log):
         old = server.client_address
         client.address_changed()  # the application saw a network switch
         [_, again] = await log.wait(RdEvent.REGISTRATION_COMPLETE, 2)
@@ -161,15 +145,10 @@ async def test_address_changed_registers_again_from_the_new_port(server: Scripte
         assert regs[1].remote != old and regs[1].message.uri_query == regs[0].message.uri_query
         r = await server.request(Code.GET, "/3/0/1")  # the server reaches the new address
         assert r.code == Code.CONTENT and r.payload == b"M1"
-    finally:
-        await client.stop()
 
 
 async def test_reopened_socket_turns_the_update_into_a_register(server: ScriptedServer) -> None:
-    client, log = make_client((server.uri, 101))
-    await client.start()
-    try:
-        await log.wait(RdEvent.REGISTRATION_COMPLETE)
+    async with registered_client(server) as (client, log):
         old = server.client_address
         await client._connections[101].endpoint.close()  # the socket is lost under the client
         client.set("1/0/1", 500)
@@ -177,8 +156,6 @@ async def test_reopened_socket_turns_the_update_into_a_register(server: Scripted
         assert server.of("update") == []  # never an Update from an address the server lacks
         regs = server.of("register")
         assert regs[1].remote != old and "lt=500" in regs[1].message.uri_query
-    finally:
-        await client.stop()
 
 
 async def _dtls_server(key: bytes) -> tuple[Server, DtlsServerTransport]:
@@ -292,9 +269,7 @@ async def test_queue_mode_stored_notifications_follow_the_wake_up_update(
 ) -> None:
     client, log = make_client((server.uri, 101), queue_mode=True, queue_rx_time=0.3)
     client.set("3/0/9", 50)
-    await client.start()
-    try:
-        await log.wait(RdEvent.REGISTRATION_COMPLETE)
+    async with running(client, log):
         assert server.client_address is not None
         obs = await server.endpoint.observe(
             "/3/0/9", remote=server.client_address, accept=ContentFormat.TEXT_PLAIN, timeout=2.0
@@ -315,17 +290,12 @@ async def test_queue_mode_stored_notifications_follow_the_wake_up_update(
         assert values[0] == b"50" and values[-1] == b"40"
         assert all(t >= update.time for t, _ in arrivals[1:])  # after the Update, never before
         collector.cancel()
-    finally:
-        await client.stop()
 
 
 async def test_datagrams_from_strangers_never_reach_the_client(server: ScriptedServer) -> None:
     # A stranger that knows the port cannot talk to the client: the socket is
     # connected to its server, so datagrams from elsewhere never reach it.
-    client, log = make_client((server.uri, 101))
-    await client.start()
-    try:
-        await log.wait(RdEvent.REGISTRATION_COMPLETE)
+    async with registered_client(server) as _:
         assert server.client_address is not None
         stranger = await Endpoint.create_udp(HOST, 0, params=FAST)
         try:
@@ -335,5 +305,3 @@ async def test_datagrams_from_strangers_never_reach_the_client(server: ScriptedS
                 )
         finally:
             await stranger.close()
-    finally:
-        await client.stop()

@@ -15,9 +15,10 @@ This module holds no tests; it is named so that it belongs with them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,6 +213,25 @@ def make_client(
         client.add_server(uri, short_server_id=ssid, lifetime=lifetime)
     Device(client.store, manufacturer="Acme", model="M1", serial="SN-1")
     return client, EventLog(client)
+
+
+@contextlib.asynccontextmanager
+async def running(client: Client, log: EventLog, registrations: int = 1) -> AsyncIterator[None]:
+    """Start ``client`` and wait for ``registrations`` completed Registers; stop it on exit."""
+    await client.start()
+    try:
+        await log.wait(RdEvent.REGISTRATION_COMPLETE, registrations)
+        yield
+    finally:
+        await client.stop()
+
+
+@contextlib.asynccontextmanager
+async def registered_client(server: ScriptedServer) -> AsyncIterator[tuple[Client, EventLog]]:
+    """A client of ``server`` (short server id 101), started and registered; stopped on exit."""
+    client, log = make_client((server.uri, 101))
+    async with running(client, log):
+        yield client, log
 
 
 def free_port() -> int:

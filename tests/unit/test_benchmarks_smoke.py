@@ -41,13 +41,17 @@ def test_coap_roundtrip_prints_result_line(capsys: pytest.CaptureFixture[str]) -
 
 def test_client_read_prints_result_line(capsys: pytest.CaptureFixture[str]) -> None:
     bench = _load("client_read")
-    bench.main(["--n", "30", "--warmup", "5", "--repeats", "1"])
+    figures = bench.main(["--n", "30", "--warmup", "5", "--repeats", "1"])
     last = capsys.readouterr().out.strip().splitlines()[-1]
     match = re.fullmatch(
         r"RESULT read_tlv_ratio=(\d+\.\d\d) read_senml_cbor_ratio=(\d+\.\d\d)", last
     )
     assert match is not None, last
     assert float(match[1]) > 0 and float(match[2]) > 0
+    # the printed ratios are the measured reads over the measured echo rate
+    assert sorted(figures.reads) == ["senml_cbor", "tlv"] and figures.echo > 0
+    assert float(match[1]) == pytest.approx(figures.reads["tlv"] / figures.echo, abs=0.005)
+    assert float(match[2]) == pytest.approx(figures.reads["senml_cbor"] / figures.echo, abs=0.005)
 
 
 @pytest.mark.parametrize(

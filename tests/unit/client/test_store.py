@@ -173,6 +173,7 @@ async def test_multiple_resource_partial_update_merges() -> None:
     assert s.get("2/0/2") == {103: 2, 104: 7}
     with pytest.raises(BadRequest):
         await s.write(Path(2, 0, 2), ResourceNode(2, 3), replace=True)
+    assert s.get("2/0/2") == {103: 2, 104: 7}  # the refused write left the values alone
 
 
 async def test_create_and_delete() -> None:

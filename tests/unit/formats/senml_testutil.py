@@ -13,6 +13,7 @@ from lwm2m.model import (
     MultiResourceNode,
     ObjectDef,
     ObjLink,
+    Operations,
     Path,
     Registry,
     ResourceDef,
@@ -49,6 +50,28 @@ def make_registry() -> Registry:
 
 
 REG = make_registry()
+
+# The single-value formats (text, CBOR): a CoRE Link resource added to the built-in definitions,
+# and a single-instance resource of each type in them.
+LINKS_OID = 32770
+
+
+def links_registry() -> Registry:
+    reg = default_registry().copy()
+    link = ResourceDef(0, "link", ResourceType.CORELNK, Operations.R)
+    reg.add(ObjectDef(LINKS_OID, "Links", {0: link}))
+    return reg
+
+
+STRING = Path(3, 0, 0)  # Device: Manufacturer
+INTEGER = Path(3, 0, 9)  # Device: Battery Level
+TIME = Path(3, 0, 13)  # Device: Current Time
+UNSIGNED = Path(0, 0, 13)  # Security: Matching Type
+FLOAT = Path(6, 0, 0)  # Location: Latitude
+BOOLEAN = Path(1, 0, 6)  # Server: Notification Storing
+OBJLNK = Path(0, 0, 17)  # Security: OSCORE Security Mode
+OPAQUE = Path(0, 0, 3)  # Security: Public Key or Identity
+CORELNK = Path(LINKS_OID, 0, 0)
 
 
 def device_instance() -> InstanceNode:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path as FsPath
 
 import cbor2
 import pytest
@@ -14,28 +16,27 @@ from lwm2m.formats import cbor
 from lwm2m.model import (
     InstanceNode,
     MultiResourceNode,
-    ObjectDef,
     ObjLink,
-    Operations,
     Path,
-    ResourceDef,
     ResourceNode,
-    ResourceType,
-    default_registry,
 )
 
-REG = default_registry().copy()
-REG.add(ObjectDef(32770, "Links", {0: ResourceDef(0, "link", ResourceType.CORELNK, Operations.R)}))
+sys.path.insert(0, str(FsPath(__file__).parent))  # the shared senml_testutil module
+from senml_testutil import (
+    BOOLEAN,
+    CORELNK,
+    FLOAT,
+    INTEGER,
+    OBJLNK,
+    OPAQUE,
+    STRING,
+    TIME,
+    UNSIGNED,
+    links_registry,
+)
 
-STRING = Path(3, 0, 0)  # Device: Manufacturer
-INTEGER = Path(3, 0, 9)  # Device: Battery Level
-TIME = Path(3, 0, 13)  # Device: Current Time
-UNSIGNED = Path(0, 0, 13)  # Security: Matching Type
-FLOAT = Path(6, 0, 0)  # Location: Latitude
-BOOLEAN = Path(1, 0, 6)  # Server: Notification Storing
-OBJLNK = Path(0, 0, 17)  # Security: OSCORE Security Mode
-OPAQUE = Path(0, 0, 3)  # Security: Public Key or Identity
-CORELNK = Path(32770, 0, 0)
+REG = links_registry()
+
 UNKNOWN = Path(4242, 0, 0)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path as FsPath
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,30 +14,28 @@ from lwm2m.formats import text
 from lwm2m.model import (
     InstanceNode,
     MultiResourceNode,
-    ObjectDef,
     ObjLink,
-    Operations,
     Path,
-    ResourceDef,
     ResourceNode,
-    ResourceType,
-    default_registry,
 )
 
-REG = default_registry().copy()
-REG.add(ObjectDef(32770, "Links", {0: ResourceDef(0, "link", ResourceType.CORELNK, Operations.R)}))
+sys.path.insert(0, str(FsPath(__file__).parent))  # the shared senml_testutil module
+from senml_testutil import (
+    BOOLEAN,
+    CORELNK,
+    FLOAT,
+    INTEGER,
+    OBJLNK,
+    OPAQUE,
+    STRING,
+    TIME,
+    UNSIGNED,
+    links_registry,
+)
 
-# A single-instance resource of each type in the built-in definitions.
-STRING = Path(3, 0, 0)  # Device: Manufacturer
-INTEGER = Path(3, 0, 9)  # Device: Battery Level
-TIME = Path(3, 0, 13)  # Device: Current Time
-UNSIGNED = Path(0, 0, 13)  # Security: Matching Type
-FLOAT = Path(6, 0, 0)  # Location: Latitude
-BOOLEAN = Path(1, 0, 6)  # Server: Notification Storing
-OBJLNK = Path(0, 0, 17)  # Security: OSCORE Security Mode
-OPAQUE = Path(0, 0, 3)  # Security: Public Key or Identity
+REG = links_registry()
+
 EXECUTE = Path(1, 0, 4)  # Server: Disable
-CORELNK = Path(32770, 0, 0)
 MULTI_INT = Path(3, 0, 7)  # Device: Power Source Voltage
 
 

@@ -10,7 +10,8 @@ from lwm2m.errors import DecodeError
 from lwm2m.model.builtin import builtin_objects
 from lwm2m.model.ddf import dump_ddf, load_ddf_bytes
 
-SEED = dump_ddf(builtin_objects()[3])
+DEVICE = builtin_objects()[3]
+SEED = dump_ddf(DEVICE)
 
 
 def _load(data: bytes) -> None:
@@ -19,7 +20,8 @@ def _load(data: bytes) -> None:
     except DecodeError as exc:
         assert str(exc).startswith("fuzz.xml: ")
     else:
-        assert all(o.resources is not None for o in objs)
+        # whatever was accepted is a well-formed definition: it dumps and loads back equal
+        assert [load_ddf_bytes(dump_ddf(o), "again.xml") for o in objs] == [[o] for o in objs]
 
 
 @st.composite
@@ -88,6 +90,7 @@ def test_garbage_bytes(data: bytes) -> None:
 @settings(max_examples=300, deadline=None)
 @given(mutated())
 def test_mutated_definition(data: bytes) -> None:
+    assert load_ddf_bytes(SEED, "seed.xml") == [DEVICE]  # the mutations start from a valid one
     _load(data)
 
 

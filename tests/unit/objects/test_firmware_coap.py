@@ -216,15 +216,20 @@ async def device(
     return ep, transfer
 
 
+@pytest.fixture
+async def server(make_endpoint: MakeEndpoint) -> Endpoint:
+    """The LwM2M server's endpoint, pushing to ``device``."""
+    return await make_endpoint()
+
+
 async def test_push_streams_blocks_into_the_sink(
     store: ObjectStore,
     fw: FirmwareUpdate,
     updater: FakeUpdater,
     device: tuple[Endpoint, FirmwareTransfer],
-    make_endpoint: MakeEndpoint,
+    server: Endpoint,
 ) -> None:
     ep, _ = device
-    server = await make_endpoint()
     totals: list[int | None] = []
     fw.on_progress = lambda received, total: totals.append(total)
     resp = await server.put(
@@ -246,10 +251,9 @@ async def test_push_refusals(
     fw: FirmwareUpdate,
     updater: FakeUpdater,
     device: tuple[Endpoint, FirmwareTransfer],
-    make_endpoint: MakeEndpoint,
+    server: Endpoint,
 ) -> None:
     ep, transfer = device
-    server = await make_endpoint()
     remote = ep.local_address
     tlv = await server.put(
         "/5/0/0", IMAGE, remote=remote, content_format=ContentFormat.LWM2M_TLV, timeout=5
@@ -282,13 +286,12 @@ async def test_push_sink_failure_stops_the_transfer(
     store: ObjectStore,
     updater: FakeUpdater,
     device: tuple[Endpoint, FirmwareTransfer],
-    make_endpoint: MakeEndpoint,
+    server: Endpoint,
     error: BaseException,
     code: Code,
     result: Result,
 ) -> None:
     ep, _ = device
-    server = await make_endpoint()
     updater.fail_write = error
     resp = await server.put("/5/0/0", IMAGE, remote=ep.local_address, timeout=5)
     assert resp.code == code
@@ -345,9 +348,9 @@ async def test_push_restart_and_a_second_server(
     updater: FakeUpdater,
     device: tuple[Endpoint, FirmwareTransfer],
     make_endpoint: MakeEndpoint,
+    server: Endpoint,
 ) -> None:
     ep, _ = device
-    server = await make_endpoint()
     other = await make_endpoint()
     remote = ep.local_address
     await server.request(raw_block(0, True, b"x" * 1024), remote=remote, timeout=5)
@@ -368,10 +371,9 @@ async def test_empty_last_block_resets(
     fw: FirmwareUpdate,
     updater: FakeUpdater,
     device: tuple[Endpoint, FirmwareTransfer],
-    make_endpoint: MakeEndpoint,
+    server: Endpoint,
 ) -> None:
     ep, _ = device
-    server = await make_endpoint()
     await server.put("/5/0/0", IMAGE, remote=ep.local_address, timeout=5)
     assert status(store) == (State.DOWNLOADED, Result.INITIAL)
     resp = await server.request(raw_block(0, False, b""), remote=ep.local_address, timeout=5)

@@ -139,8 +139,10 @@ async def test_block_out_of_sequence_is_4_08(fw: FirmwareUpdate, updater: FakeUp
         await fw.write_package_chunk(32, b"b" * 16, False)
     assert err.value.code == 0x88
     assert updater.image == b"a" * 16
-    with pytest.raises(OperationError):
+    with pytest.raises(OperationError) as err:
         await FirmwareUpdate(ObjectStore(), updater).write_package_chunk(16, b"x", True)
+    assert err.value.code == 0x88  # a later block with no push under way
+    assert updater.image == b"a" * 16
 
 
 async def test_whole_payload_write_then_update_success(
@@ -220,8 +222,10 @@ async def test_push_storage_failures(
     await fw.write_package_chunk(0, IMAGE[:1024], False)
     assert status(store) == (State.IDLE, result)
     assert updater.cancelled == 1
-    with pytest.raises(OperationError):  # the rest of the transfer is refused
+    with pytest.raises(OperationError) as err:  # the rest of the transfer is refused
         await fw.write_package_chunk(1024, IMAGE[1024:2048], False)
+    assert err.value.code == 0x88  # 4.08: the push ended, the block follows nothing
+    assert status(store) == (State.IDLE, result)
 
 
 async def test_push_integrity_failure_on_verify(

@@ -16,7 +16,7 @@ from lwm2m.objects.ipso import (
     Temperature,
 )
 
-from .conftest import server_execute, server_write
+from .conftest import server_execute, server_write, snapshot
 
 
 @pytest.mark.parametrize(
@@ -46,8 +46,10 @@ async def test_min_max_tracking_and_reset(
     assert (store.get(f"{base}/5601"), store.get(f"{base}/5602")) == (21.0, 21.0)
     s.update(30.0)
     assert (s.min_measured, s.max_measured) == (21.0, 30.0)
+    before = snapshot(store)
     with pytest.raises(MethodNotAllowed):
         await server_write(store, f"{base}/5700", 1.0)
+    assert snapshot(store) == before and store.get(f"{base}/5700") == 30.0
 
 
 def test_callable_source_tracked_on_every_read(store: ObjectStore) -> None:

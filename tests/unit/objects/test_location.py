@@ -34,3 +34,4 @@ async def test_update_sets_timestamp(store: ObjectStore, clock: ManualClock) -> 
     assert snapshot(store) == before
     with pytest.raises(MethodNotAllowed):
         await server_write(store, "6/0/0", 1.0)
+    assert snapshot(store) == before  # the refused write changed nothing
