@@ -1,19 +1,26 @@
 """``lwm2m bootstrap-server``: run a Bootstrap-Server from a JSON or TOML configuration.
 
 Listens on UDP (``--coap-port``, default 5783) and, when python-mbedtls is
-installed, on DTLS-PSK (``--coaps-port``, default 5784) with the endpoints'
-``bootstrap_psk`` credentials; prints one line per event until Ctrl-C. A
-configuration that does not load exits with status 2 and names the field.
+installed, on DTLS (``--coaps-port``, default 5784) with the endpoints'
+``bootstrap_psk`` credentials and, with ``--cert``/``--key`` (and ``--ca`` for
+the CAs client certificates must chain to), X.509 certificates in DER or PEM;
+prints one line per event until Ctrl-C. A configuration or a credential file
+that does not load exits with status 2 and names the field or the file.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import contextlib
+import re
 import signal
 import sys
-from typing import Any, TextIO
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 from lwm2m.cli._args import port
 from lwm2m.server.bootstrap import (
@@ -31,6 +38,9 @@ from lwm2m.server.bootstrap import (
 from lwm2m.server.bootstrap_config import BootstrapConfig, ConfigError, load_config
 from lwm2m.transport.base import Address
 
+if TYPE_CHECKING:  # python-mbedtls is optional: imported only when --cert is given
+    from lwm2m.transport.dtls_common import CertificateCredentials
+
 PROG = "lwm2m bootstrap-server"
 
 
@@ -45,6 +55,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--coap-port", type=port, default=DEFAULT_COAP_PORT, help="UDP port")
     p.add_argument("--coaps-port", type=port, default=DEFAULT_COAPS_PORT, help="DTLS port")
     p.add_argument("--no-dtls", action="store_true", help="do not open the DTLS listener")
+    p.add_argument("--cert", metavar="FILE", help="server certificate (DER or PEM) for coaps")
+    p.add_argument("--key", metavar="FILE", help="private key of --cert (DER or PEM)")
+    p.add_argument(
+        "--ca",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="CA certificate(s) client certificates must chain to (repeatable)",
+    )
     p.set_defaults(func=run)
 
 
@@ -73,6 +92,101 @@ def format_event(event: BootstrapEvent) -> str:
     return f"REJECTED {event.endpoint!r} from {_addr(event.address)} with {code}: {event.reason}"
 
 
+class CredentialError(ValueError):
+    """A certificate or key file that cannot be used; the message names the file."""
+
+
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\s*(.*?)\s*-----END \1-----", re.DOTALL)
+
+
+def _der_length_ok(der: bytes) -> bool:
+    """Whether ``der`` is exactly one DER SEQUENCE (X.690 8.1.3), as certificates and keys are."""
+    if len(der) < 2 or der[0] != 0x30:
+        return False
+    first = der[1]
+    if first < 0x80:
+        return len(der) == 2 + first
+    count = first & 0x7F
+    if not 1 <= count <= 4 or len(der) < 2 + count:
+        return False
+    return len(der) == 2 + count + int.from_bytes(der[2 : 2 + count], "big")
+
+
+def _read_der(path: str, what: str, accept: Callable[[str], bool]) -> list[bytes]:
+    """The DER items of a DER file, or of the PEM blocks whose label ``accept`` takes."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise CredentialError(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
+    if b"-----BEGIN " not in raw:
+        if not _der_length_ok(raw):
+            raise CredentialError(f"{what} {path}: neither PEM nor a DER structure")
+        return [raw]
+    items = []
+    for match in _PEM_BLOCK.finditer(raw):
+        label = match.group(1).decode("ascii")
+        if label == "ENCRYPTED PRIVATE KEY":
+            raise CredentialError(f"{what} {path}: encrypted private keys are not supported")
+        if not accept(label):
+            continue
+        try:
+            der = base64.b64decode(b"".join(match.group(2).split()), validate=True)
+        except binascii.Error:
+            raise CredentialError(f"{what} {path}: bad base64 in PEM {label}") from None
+        if not _der_length_ok(der):
+            raise CredentialError(f"{what} {path}: PEM {label} is not a DER structure")
+        items.append(der)
+    if not items:
+        raise CredentialError(f"{what} {path}: no usable PEM block")
+    return items
+
+
+def _is_certificate(label: str) -> bool:
+    return label == "CERTIFICATE"
+
+
+def _is_private_key(label: str) -> bool:
+    # PKCS#8 "PRIVATE KEY", SEC 1 "EC PRIVATE KEY", PKCS#1 "RSA PRIVATE KEY" (RFC 7468 10, 11).
+    return label.endswith("PRIVATE KEY")
+
+
+def load_certificate_credentials(
+    cert: str | None, key: str | None, cas: Sequence[str]
+) -> CertificateCredentials | None:
+    """The coaps certificate of ``--cert``/``--key``/``--ca``, or ``None`` without ``--cert``.
+
+    A PEM ``--cert`` may hold the intermediate CAs after the server
+    certificate; they are sent as its chain. Raises :class:`CredentialError`.
+    """
+    if cert is None:
+        if key is not None:
+            raise CredentialError("--key needs --cert")
+        if cas:
+            raise CredentialError("--ca needs --cert")
+        return None
+    if key is None:
+        raise CredentialError(f"--cert {cert} needs --key (its private key)")
+    if not cas:
+        # The DTLS listener verifies client certificates against these CAs.
+        raise CredentialError(f"--cert {cert} needs at least one --ca for client certificates")
+    try:
+        from lwm2m.transport.dtls_common import CertificateCredentials, server_configuration
+    except ImportError:
+        raise CredentialError("--cert needs DTLS (python-mbedtls is not installed)") from None
+    own, *chain = _read_der(cert, "--cert", _is_certificate)
+    keys = _read_der(key, "--key", _is_private_key)
+    if len(keys) != 1:
+        raise CredentialError(f"--key {key}: {len(keys)} private keys, expected one")
+    trusted = [der for ca in cas for der in _read_der(ca, "--ca", _is_certificate)]
+    credentials = CertificateCredentials(own, keys[0], tuple(trusted), tuple(chain))
+    try:  # what Mbed TLS makes of them, before any socket is opened
+        server_configuration(None, credentials, None, 1.0, 60.0)
+    except ValueError as exc:
+        files = f"--cert {cert}, --key {key}, --ca {', '.join(cas)}"
+        raise CredentialError(f"{files}: {exc}") from None
+    return credentials
+
+
 async def serve(
     config: BootstrapConfig,
     host: str,
@@ -81,15 +195,19 @@ async def serve(
     *,
     out: TextIO = sys.stdout,
     stop: asyncio.Event | None = None,
+    certificate: CertificateCredentials | None = None,
 ) -> None:
-    """Run the server until ``stop`` is set (or forever), printing events to ``out``."""
+    """Run the server until ``stop`` is set (or forever), printing events to ``out``.
+
+    ``certificate`` lets the DTLS listener accept certificate clients as well.
+    """
     server = BootstrapServer(config)
     server.on_event(lambda ev: print(format_event(ev), file=out, flush=True))
     try:
         await server.start(host, coap_port, None)
         if coaps_port is not None:
             try:
-                await server.start(host, None, coaps_port)
+                await server.start(host, None, coaps_port, coaps_certificate=certificate)
             except ImportError:
                 print("DTLS unavailable (python-mbedtls is not installed)", file=out, flush=True)
         for scheme, address in server.listening:
@@ -99,14 +217,18 @@ async def serve(
         await server.close()
 
 
-async def _serve_until_signal(args: argparse.Namespace, config: BootstrapConfig) -> None:
+async def _serve_until_signal(
+    args: argparse.Namespace,
+    config: BootstrapConfig,
+    certificate: CertificateCredentials | None,
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     coaps = None if args.no_dtls else args.coaps_port
-    await serve(config, args.host, args.coap_port, coaps, stop=stop)
+    await serve(config, args.host, args.coap_port, coaps, stop=stop, certificate=certificate)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,7 +238,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(_serve_until_signal(args, config))
+        certificate = load_certificate_credentials(args.cert, args.key, args.ca)
+        if certificate is not None and args.no_dtls:
+            raise CredentialError("--cert is for the DTLS listener, not usable with --no-dtls")
+    except CredentialError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_serve_until_signal(args, config, certificate))
     except OSError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

@@ -777,7 +777,9 @@ class _Machine:
     def _take(self, token: int, what: str) -> _InFlight | None:
         inflight = self._inflight
         if inflight is None or inflight.token != token:
-            log.warning("%s: %s for unknown request %r ignored", self._who, what, token)
+            # A stale answer is normal: e.g. the 2.04 to a Bootstrap-Request that
+            # arrives after the bootstrap server's first write already moved on.
+            log.info("%s: %s for unknown request %r ignored", self._who, what, token)
             return None
         self._inflight = None
         return inflight

@@ -37,6 +37,11 @@ evaluates no conditional request (If-Match, If-None-Match: treated as unknown,
 is answered with RST when its header is readable, anything else malformed is
 dropped silently (4.2, 4.3). A response nobody waits for is answered with RST
 (5.3.2, RFC 7641 3.6).
+
+NON messages sent outside a request exchange (notifications) keep their
+(peer, Message ID) entry for EXCHANGE_LIFETIME, so that an RST answering one
+fails it however late it comes (RFC 7641 3.6, 4.5); at most
+``non_tracking_limit`` such entries are kept, the oldest go first.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from .message import Message, encode_message
 from .numbers import Code, OptionNumber, Type
 
 __all__ = [
+    "DEFAULT_NON_TRACKING_LIMIT",
     "Event",
     "Exchange",
     "ExchangeFailed",
@@ -71,6 +77,8 @@ __all__ = [
 
 #: Per-peer Message ID counters kept at most (a bound against address floods).
 _MAX_PEER_COUNTERS = 1 << 16
+#: Sent NON notifications whose Message ID is remembered for a late RST, at most.
+DEFAULT_NON_TRACKING_LIMIT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +273,7 @@ class MessageLayer:
         *,
         rng: random.Random | None = None,
         dedup_limit: int = 200_000,
+        non_tracking_limit: int = DEFAULT_NON_TRACKING_LIMIT,
     ) -> None:
         self.params = params if params is not None else TransmissionParams()
         self._rng = rng if rng is not None else random.Random()
@@ -275,6 +284,10 @@ class MessageLayer:
         self._dedup_order: deque[tuple[float, tuple[Address, int]]] = deque()
         self._by_mid: dict[tuple[Address, int], Exchange] = {}
         self._by_token: dict[bytes, Exchange] = {}
+        # Sent NON notifications in sending order (all share one lifetime, so this
+        # is also expiry order); bounds how many stay in _by_mid for a late RST.
+        self._non_limit = max(1, non_tracking_limit)
+        self._non_sent: deque[Exchange] = deque()
         self._outstanding: dict[Address, int] = {}
         self._queues: dict[Address, deque[Exchange]] = {}
         self._timers: list[tuple[float, int, Exchange | Incoming]] = []
@@ -441,7 +454,7 @@ class MessageLayer:
 
         A CON message is retransmitted until ACKed (:class:`MessageAcknowledged`) or
         it fails (:class:`ExchangeFailed`); an RST answering a NON message within
-        ACK_TIMEOUT * ACK_RANDOM_FACTOR is reported as :class:`ExchangeFailed`.
+        EXCHANGE_LIFETIME is reported as :class:`ExchangeFailed` (RFC 7641 3.6, 4.5).
         """
         ex = Exchange(message, remote, False, False, context)
         if ex.confirmable:
@@ -478,8 +491,21 @@ class MessageLayer:
         elif ex.is_request:
             self._push_timer(now + params.non_lifetime, ex)
         else:
-            self._push_timer(now + params.ack_timeout * params.ack_random_factor, ex)
+            # RFC 7641 4.5: an RST may answer a NON notification at any time; keep
+            # its Message ID as long as the peer may use it (EXCHANGE_LIFETIME, 4.8.2).
+            self._push_timer(now + params.exchange_lifetime, ex)
+            self._track_non(ex, now)
         self._datagrams.append((data, ex.remote))
+
+    def _track_non(self, ex: Exchange, now: float) -> None:
+        sent = self._non_sent
+        while sent and sent[0].state == DONE:
+            sent.popleft()
+        sent.append(ex)
+        while len(sent) > self._non_limit:
+            oldest = sent.popleft()
+            if oldest.state != DONE:
+                self._finish(oldest, now)
 
     def _release(self, ex: Exchange, now: float) -> None:
         """Free the NSTART slot of ``ex`` and start the next queued exchange."""
@@ -510,7 +536,9 @@ class MessageLayer:
                 if not queue:
                     del self._queues[ex.remote]
         elif ex.state == SENT:
-            self._by_mid.pop((ex.remote, ex.mid), None)
+            key = (ex.remote, ex.mid)
+            if self._by_mid.get(key) is ex:
+                del self._by_mid[key]
         ex.state = DONE
         ex.deadline = -1.0
         if ex.is_request and self._by_token.get(ex.token) is ex:
@@ -548,6 +576,7 @@ class MessageLayer:
                 self._fail(ex, error, now)
         self._timers.clear()
         self._fresh.clear()
+        self._non_sent.clear()
 
     # --------------------------------------------------------- responding
 
@@ -747,7 +776,7 @@ class MessageLayer:
                 else:
                     self._fail(ex, RequestTimeout("no acknowledgement from the peer"), now)
             elif ex.state == SENT and not ex.is_request:
-                self._finish(ex, now)  # the RST window of a NON message is over
+                self._finish(ex, now)  # EXCHANGE_LIFETIME of a NON message is over
             elif ex.state == SENT or ex.state == ACKED:
                 # A live timer means nothing arrived (delivery disarms it).
                 self._fail(ex, RequestTimeout("no response from the peer"), now)

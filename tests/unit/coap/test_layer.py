@@ -475,13 +475,14 @@ def test_tracked_messages_ack_rst_and_timeout() -> None:
     ev = only(server.take_events())
     assert isinstance(ev, ExchangeFailed) and isinstance(ev.error, ResetReceived)
     assert ev.exchange is non
-    # a NON message is only tracked for a short while
+    # a NON message is tracked for EXCHANGE_LIFETIME (RFC 7641 4.5), not longer
     late = server.send_message(Message(Type.NON, Code.CONTENT, 0, b"o"), CLIENT, 2.0)
-    advance(server, 10.0)
-    server.receive(Message(Type.RST, Code.EMPTY, late.mid).encode(), CLIENT, 10.0)
+    gone = 2.0 + server.params.exchange_lifetime
+    advance(server, gone)
+    server.receive(Message(Type.RST, Code.EMPTY, late.mid).encode(), CLIENT, gone)
     assert server.take_events() == []
-    lost = server.send_message(Message(Type.CON, Code.CONTENT, 0, b"o"), CLIENT, 20.0)
-    advance(server, 200.0)
+    lost = server.send_message(Message(Type.CON, Code.CONTENT, 0, b"o"), CLIENT, gone + 10.0)
+    advance(server, gone + 200.0)
     ev = only(server.take_events())
     assert isinstance(ev, ExchangeFailed) and ev.exchange is lost
     assert data  # the first notification went out
