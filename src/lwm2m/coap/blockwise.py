@@ -6,7 +6,13 @@ Server role
     preferred sizes, 2.4). :class:`Block1Receiver` reassembles a request body
     sent in Block1 blocks (2.3): 2.31 Continue for every non-final block,
     4.08 Request Entity Incomplete when a block does not continue the body,
-    4.13 Request Entity Too Large (with Size1) beyond the configured maximum.
+    4.13 Request Entity Too Large (with Size1) beyond the configured maximum,
+    5.03 Service Unavailable with Max-Age when a bound on transfers in
+    progress is reached (:mod:`lwm2m.coap.limits`); :class:`Block1Stream`
+    hands the blocks on instead. :class:`Block2Cache` keeps large responses
+    for their later blocks, bounded per peer and in total. Every kind of
+    partial transfer tells when its oldest entry expires (``next_expiry``),
+    so that the endpoint can drop it on a timer.
 
 Client role
     :class:`Block1Sender` splits a request body and adapts to a smaller size
@@ -26,6 +32,7 @@ from dataclasses import dataclass
 
 from lwm2m.errors import DecodeError
 
+from .limits import PeerCounts, service_unavailable
 from .message import BlockOption, Message, encode_uint
 from .numbers import Code, OptionNumber, dotted
 
@@ -113,23 +120,67 @@ def serve_block2(response: Message, request_block: BlockOption | None, szx: int)
 class Block2Cache:
     """Complete responses being served block by block, so that later blocks come
     from the same representation and non-idempotent requests (POST with a large
-    response, RFC 7959 2.6) are not executed again."""
+    response, RFC 7959 2.6) are not executed again.
 
-    def __init__(self, lifetime: float, limit: int = 256) -> None:
+    At most ``per_peer`` entries per peer and ``limit`` in all: beyond them the
+    oldest entry of the same peer, else the oldest overall, makes room (a later
+    block of a dropped response runs the handler again). A response larger
+    than ``max_body_size`` is not kept. Entries expire ``lifetime`` seconds
+    after they were stored; :meth:`next_expiry` tells when the next one does.
+    """
+
+    def __init__(
+        self,
+        lifetime: float,
+        limit: int = 256,
+        *,
+        per_peer: int | None = None,
+        max_body_size: int | None = None,
+    ) -> None:
         self.lifetime = lifetime
         self.limit = limit
+        self.per_peer = per_peer if per_peer is not None else limit
+        self.max_body_size = max_body_size
+        # Insertion order is expiry order: every entry lives ``lifetime`` from its store.
         self._entries: dict[tuple[object, ...], tuple[float, Message]] = {}
+        self._per_peer: dict[object, int] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def store(self, remote: object, request: Message, response: Message, now: float) -> None:
+    def count(self, remote: object) -> int:
+        """Entries kept for ``remote``."""
+        return self._per_peer.get(remote, 0)
+
+    def store(self, remote: object, request: Message, response: Message, now: float) -> str | None:
+        """Keep ``response`` for the later blocks of ``request``.
+
+        Returns None, or which bound was met: "too large" (not kept), "per peer"
+        or "total" (kept, an older entry was dropped to make room).
+        """
+        max_body = self.max_body_size
+        if max_body is not None and len(response.payload) > max_body:
+            return "too large"
         entries = self._entries
+        key = (remote, *request_key(request))
+        if entries.pop(key, None) is not None:
+            self._forget(remote)
         if len(entries) >= self.limit:
-            self._expire(now)
-            if len(entries) >= self.limit:
-                del entries[next(iter(entries))]
-        entries[(remote, *request_key(request))] = (now + self.lifetime, response)
+            self.expire(now)
+        bound: str | None = None
+        if self._per_peer.get(remote, 0) >= self.per_peer:
+            bound = "per peer"
+            oldest = next(k for k in entries if k[0] == remote)
+            del entries[oldest]
+            self._forget(remote)
+        elif len(entries) >= self.limit:
+            bound = "total"
+            oldest = next(iter(entries))
+            del entries[oldest]
+            self._forget(oldest[0])
+        entries[key] = (now + self.lifetime, response)
+        self._per_peer[remote] = self._per_peer.get(remote, 0) + 1
+        return bound
 
     def lookup(self, remote: object, request: Message, now: float) -> Message | None:
         key = (remote, *request_key(request))
@@ -138,39 +189,91 @@ class Block2Cache:
             return None
         if entry[0] <= now:
             del self._entries[key]
+            self._forget(remote)
             return None
         return entry[1]
 
-    def _expire(self, now: float) -> None:
-        stale = [k for k, (t, _) in self._entries.items() if t <= now]
-        for k in stale:
-            del self._entries[k]
+    def next_expiry(self) -> float | None:
+        """When the oldest entry expires, if there is one."""
+        for deadline, _ in self._entries.values():
+            return deadline
+        return None
+
+    def expire(self, now: float) -> int:
+        """Drop the entries whose lifetime is over; returns how many."""
+        entries = self._entries
+        dropped = 0
+        while entries:
+            key = next(iter(entries))
+            if entries[key][0] > now:
+                break
+            del entries[key]
+            self._forget(key[0])
+            dropped += 1
+        return dropped
+
+    def _forget(self, remote: object) -> None:
+        per_peer = self._per_peer
+        left = per_peer.get(remote, 0) - 1
+        if left > 0:
+            per_peer[remote] = left
+        else:
+            per_peer.pop(remote, None)
 
 
 @dataclass(slots=True)
 class Block1Result:
-    """Outcome of one Block1 block: an immediate response, or the complete body."""
+    """Outcome of one Block1 block: an immediate response, or the complete body.
+
+    ``limit`` names the bound that refused the block ("per peer", "total",
+    "buffered", "too large"), when one did.
+    """
 
     response: Message | None = None
     body: bytes | None = None
     echo: BlockOption | None = None
+    limit: str | None = None
 
 
 class _Partial:
-    __slots__ = ("buffer", "touched")
+    __slots__ = ("buffer", "remote", "touched")
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, remote: object, now: float) -> None:
         self.buffer = bytearray()
+        self.remote = remote
         self.touched = now
 
 
 class Block1Receiver:
-    """Server-side reassembly of Block1 request bodies (RFC 7959 2.3, 2.5)."""
+    """Server-side reassembly of Block1 request bodies (RFC 7959 2.3, 2.5).
 
-    def __init__(self, max_body_size: int, szx: int, lifetime: float) -> None:
+    ``budget`` bounds the transfers in progress per peer and in total (shared
+    with the streamed transfers of the same endpoint); ``max_buffered`` bounds
+    the bytes held by all reassemblies together. A block beyond either gets
+    5.03 with Max-Age ``retry_after`` and leaves the transfers as they were.
+    A transfer without a block for ``lifetime`` seconds is dropped by
+    :meth:`expire`; :meth:`next_expiry` tells when that is next due.
+    """
+
+    def __init__(
+        self,
+        max_body_size: int,
+        szx: int,
+        lifetime: float,
+        *,
+        budget: PeerCounts | None = None,
+        max_buffered: int | None = None,
+        retry_after: int = 10,
+    ) -> None:
         self.max_body_size = max_body_size
         self.szx = szx
         self.lifetime = lifetime
+        self.budget = budget if budget is not None else PeerCounts(1 << 62, 1 << 62)
+        self.max_buffered = max_buffered
+        self.retry_after = retry_after
+        self.buffered = 0
+        """Bytes held by all reassemblies."""
+        # Ordered by last activity: a block moves its transfer to the end.
         self._partial: dict[tuple[object, ...], _Partial] = {}
 
     def __len__(self) -> int:
@@ -179,7 +282,17 @@ class Block1Receiver:
     def _too_large(self) -> Block1Result:
         msg = Message(code=Code.REQUEST_ENTITY_TOO_LARGE, payload=b"request body too large")
         msg.options.append((_SIZE1, encode_uint(self.max_body_size)))
-        return Block1Result(response=msg)
+        return Block1Result(response=msg, limit="too large")
+
+    def _busy(self, limit: str) -> Block1Result:
+        text = "too many block-wise transfers" if limit != "buffered" else "too much data buffered"
+        return Block1Result(response=service_unavailable(self.retry_after, text), limit=limit)
+
+    def _drop(self, key: tuple[object, ...]) -> None:
+        partial = self._partial.pop(key, None)
+        if partial is not None:
+            self.buffered -= len(partial.buffer)
+            self.budget.remove(partial.remote)
 
     def feed(self, remote: object, request: Message, now: float) -> Block1Result:
         """Process one request carrying Block1; ``remote`` identifies the peer."""
@@ -190,51 +303,93 @@ class Block1Receiver:
             return Block1Result(response=Message(code=Code.BAD_REQUEST, payload=str(exc).encode()))
         if block is None:
             raise ValueError("request has no Block1 option")
-        self._expire(now)
+        self.expire(now)
         key = (remote, *request_key(request))
         if size1 is not None and size1 > self.max_body_size:
-            self._partial.pop(key, None)
+            self._drop(key)
             return self._too_large()
         payload = request.payload
         if block.more and len(payload) != block.size:
-            self._partial.pop(key, None)
+            self._drop(key)
             return Block1Result(
                 response=Message(code=Code.BAD_REQUEST, payload=b"block payload size mismatch")
             )
         offset = block.num * block.size
-        partial = self._partial.get(key)
+        partials = self._partial
+        partial = partials.get(key)
         if offset == 0:
-            partial = self._partial[key] = _Partial(now)
+            if partial is not None:
+                self._drop(key)  # the peer starts the body again
+            if len(payload) > self.max_body_size:
+                return self._too_large()
+            if not block.more:
+                # One block only: nothing is kept, so no bound on transfers applies.
+                return Block1Result(body=payload, echo=BlockOption(block.num, False, block.szx))
+            refused = self.budget.refusal(remote)
+            if refused is not None:
+                return self._busy(refused)
+            if self._over_buffer(len(payload)):
+                return self._busy("buffered")
+            partial = partials[key] = _Partial(remote, now)
+            self.budget.add(remote)
         elif partial is None or offset != len(partial.buffer):
-            self._partial.pop(key, None)
+            self._drop(key)
             return Block1Result(
                 response=Message(
                     code=Code.REQUEST_ENTITY_INCOMPLETE, payload=b"block does not continue body"
                 )
             )
-        if len(partial.buffer) + len(payload) > self.max_body_size:
-            del self._partial[key]
+        elif len(partial.buffer) + len(payload) > self.max_body_size:
+            self._drop(key)
             return self._too_large()
+        elif not block.more:
+            self._drop(key)
+            partial.buffer += payload
+            body = bytes(partial.buffer)
+            return Block1Result(body=body, echo=BlockOption(block.num, False, block.szx))
+        elif self._over_buffer(len(payload)):
+            # Not taken: the transfer stays where it was, the peer may send the block again.
+            return self._busy("buffered")
+        else:
+            # Keep the dict in order of last activity, so the first entry expires first.
+            del partials[key]
+            partials[key] = partial
         partial.buffer += payload
+        self.buffered += len(payload)
         partial.touched = now
-        if block.more:
-            # 2.3: acknowledge with the (possibly smaller) size we prefer.
-            echo = BlockOption(block.num, True, min(block.szx, self.szx))
-            msg = Message(code=Code.CONTINUE)
-            msg.options.append((_BLOCK1, echo.encode()))
-            return Block1Result(response=msg)
-        del self._partial[key]
-        return Block1Result(
-            body=bytes(partial.buffer), echo=BlockOption(block.num, False, block.szx)
-        )
+        # 2.3: acknowledge with the (possibly smaller) size we prefer.
+        echo = BlockOption(block.num, True, min(block.szx, self.szx))
+        msg = Message(code=Code.CONTINUE)
+        msg.options.append((_BLOCK1, echo.encode()))
+        return Block1Result(response=msg)
 
-    def _expire(self, now: float) -> None:
-        if not self._partial:
-            return
+    def _over_buffer(self, more: int) -> bool:
+        limit = self.max_buffered
+        return limit is not None and self.buffered + more > limit
+
+    def next_expiry(self) -> float | None:
+        """When the transfer idle longest runs out of time, if there is one."""
+        for partial in self._partial.values():
+            return partial.touched + self.lifetime
+        return None
+
+    def expire(self, now: float) -> int:
+        """Drop the transfers idle for ``lifetime``; returns how many."""
+        partials = self._partial
         limit = now - self.lifetime
-        stale = [k for k, p in self._partial.items() if p.touched <= limit]
-        for k in stale:
-            del self._partial[k]
+        dropped = 0
+        while partials:
+            key = next(iter(partials))
+            if partials[key].touched > limit:
+                break
+            self._drop(key)
+            dropped += 1
+        return dropped
+
+    def abort_all(self) -> None:
+        """Drop every transfer (the endpoint is closing)."""
+        for key in list(self._partial):
+            self._drop(key)
 
 
 class StreamAbort(enum.Enum):
@@ -291,6 +446,7 @@ class Block1StreamStep:
     last: bool = False
     echo: BlockOption | None = None
     transfer: _Transfer | None = None
+    limit: str | None = None
 
 
 class Block1Stream:
@@ -305,12 +461,26 @@ class Block1Stream:
     limit) is checked against Size1 and against the bytes received (4.13
     with Size1). A transfer idle for ``idle_timeout`` is dropped. Transfers
     that end before their last block are reported by :meth:`take_aborted`.
+
+    ``budget`` bounds the transfers kept per peer and in total (shared with
+    the reassembled transfers of the same endpoint): a block 0 that would
+    start one more gets 5.03 with Max-Age ``retry_after``.
     """
 
-    def __init__(self, max_size: int | None, szx: int, idle_timeout: float) -> None:
+    def __init__(
+        self,
+        max_size: int | None,
+        szx: int,
+        idle_timeout: float,
+        *,
+        budget: PeerCounts | None = None,
+        retry_after: int = 10,
+    ) -> None:
         self.max_size = max_size
         self.szx = szx
         self.idle_timeout = idle_timeout
+        self.budget = budget if budget is not None else PeerCounts(1 << 62, 1 << 62)
+        self.retry_after = retry_after
         self._transfers: dict[tuple[object, ...], _Transfer] = {}
         self._aborted: list[tuple[object, StreamAbort]] = []
 
@@ -329,6 +499,7 @@ class Block1Stream:
             return
         if self._transfers.get(transfer.key) is transfer:
             del self._transfers[transfer.key]
+            self.budget.remove(transfer.remote)
         if reason is not None and not transfer.done:
             self._aborted.append((transfer.remote, reason))
 
@@ -372,7 +543,15 @@ class Block1Stream:
             )
         offset = block.offset
         if offset == 0:
+            if transfer is None:
+                refused = self.budget.refusal(remote)
+                if refused is not None:
+                    busy = service_unavailable(self.retry_after, "too many block-wise transfers")
+                    return Block1StreamStep(response=busy, limit=refused)
+            else:
+                self._drop(transfer, None)  # the peer starts the body again
             transfer = self._transfers[key] = _Transfer(key, remote, now)
+            self.budget.add(remote)
         elif transfer is None or transfer.done or offset != transfer.next_offset:
             if (
                 transfer is not None

@@ -42,6 +42,11 @@ NON messages sent outside a request exchange (notifications) keep their
 (peer, Message ID) entry for EXCHANGE_LIFETIME, so that an RST answering one
 fails it however late it comes (RFC 7641 3.6, 4.5); at most
 ``non_tracking_limit`` such entries are kept, the oldest go first.
+
+Separate CON responses are counted per peer until they are acknowledged or
+fail (:meth:`MessageLayer.separate_responses`): a peer that keeps sending
+requests whose answers it does not acknowledge makes them pile up in the
+NSTART queue, and the shell refuses its requests beyond a bound.
 """
 
 from __future__ import annotations
@@ -236,6 +241,8 @@ Event = RequestReceived | ResponseReceived | ExchangeFailed | MessageAcknowledge
 
 _EMPTY: list[tuple[int, bytes]] = []
 _INFINITY = float("inf")
+#: The context of a separate CON response (counted until it is ACKed or fails).
+_SEPARATE = object()
 
 
 def _empty(msg_type: Type, mid: int) -> bytes:
@@ -290,6 +297,9 @@ class MessageLayer:
         self._non_sent: deque[Exchange] = deque()
         self._outstanding: dict[Address, int] = {}
         self._queues: dict[Address, deque[Exchange]] = {}
+        # Separate CON responses not yet acknowledged, per peer and in all.
+        self._separate: dict[Address, int] = {}
+        self.separate_total = 0
         self._timers: list[tuple[float, int, Exchange | Incoming]] = []
         self._seq = itertools.count()
         self._datagrams: list[tuple[bytes, Address]] = []
@@ -412,6 +422,10 @@ class MessageLayer:
     def pending_exchanges(self) -> int:
         return len(self._by_token)
 
+    def separate_responses(self, remote: Address) -> int:
+        """Separate CON responses to ``remote`` not yet acknowledged (or failed)."""
+        return self._separate.get(remote, 0)
+
     def _push_timer(self, deadline: float, obj: Exchange | Incoming) -> None:
         obj.deadline = deadline
         self._fresh.append((deadline, obj))
@@ -529,6 +543,8 @@ class MessageLayer:
 
     def _finish(self, ex: Exchange, now: float) -> None:
         """Remove every trace of ``ex`` (maps, queue, NSTART slot)."""
+        if ex.context is _SEPARATE and ex.state != DONE:
+            self._uncount_separate(ex.remote)
         if ex.state == QUEUED:
             queue = self._queues.get(ex.remote)
             if queue is not None and ex in queue:
@@ -603,11 +619,29 @@ class MessageLayer:
             incoming.cached = data
             self._datagrams.append((data, incoming.remote))
             return
-        msg_type = Type.CON if incoming.confirmable else Type.NON
+        remote = incoming.remote
+        if not incoming.confirmable:
+            separate = Message(
+                Type.NON, response.code, 0, incoming.token, response.options, response.payload
+            )
+            self.send_message(separate, remote, now)
+            return
         separate = Message(
-            msg_type, response.code, 0, incoming.token, response.options, response.payload
+            Type.CON, response.code, 0, incoming.token, response.options, response.payload
         )
-        self.send_message(separate, incoming.remote, now)
+        counts = self._separate
+        counts[remote] = counts.get(remote, 0) + 1
+        self.separate_total += 1
+        self.send_message(separate, remote, now, context=_SEPARATE)
+
+    def _uncount_separate(self, remote: Address) -> None:
+        counts = self._separate
+        left = counts.get(remote, 0) - 1
+        if left > 0:
+            counts[remote] = left
+        else:
+            counts.pop(remote, None)
+        self.separate_total -= 1
 
     # ---------------------------------------------------------- receiving
 

@@ -6,7 +6,10 @@ handler, so a notification is produced by running the handler again. The
 registry hands out 24-bit sequence numbers (4.4, one increasing counter for all
 observations, so a re-registration never goes backwards) and decides when a
 notification must be confirmable: at least every ``con_every``-th one and at
-least once per ``con_interval`` seconds (4.5).
+least once per ``con_interval`` seconds (4.5). It counts the observers per
+peer: :meth:`ObservationRegistry.refusal` tells whether one more would pass
+``per_peer`` or ``total``; the endpoint then answers the GET without the
+Observe option (4.1: the request "falls back to a normal GET request").
 
 Client role: :func:`is_fresh` is the reordering rule of 3.4, and
 :class:`Observation` is the asynchronous iterator handed to the application.
@@ -85,13 +88,48 @@ class ServerObservation:
 class ObservationRegistry:
     """Observers keyed by (remote, token), with the confirmable-notification policy."""
 
-    def __init__(self, con_every: int = 20, con_interval: float = 86400.0) -> None:
+    def __init__(
+        self,
+        con_every: int = 20,
+        con_interval: float = 86400.0,
+        *,
+        per_peer: int | None = None,
+        total: int | None = None,
+    ) -> None:
         if con_every < 1:
             raise ValueError("con_every must be >= 1")
         self.con_every = con_every
         self.con_interval = con_interval
+        self.per_peer = per_peer
+        self.total = total
         self._sequence = 0
         self._by_key: dict[tuple[Address, bytes], ServerObservation] = {}
+        self._per_peer: dict[Address, int] = {}
+
+    def count(self, remote: Address) -> int:
+        """Observations of ``remote``."""
+        return self._per_peer.get(remote, 0)
+
+    def refusal(self, remote: Address, token: bytes) -> str | None:
+        """Which bound a new observation (``remote``, ``token``) would pass, or None.
+
+        Re-registering an existing observation replaces it and passes no bound.
+        """
+        if (remote, token) in self._by_key:
+            return None
+        if self.per_peer is not None and self._per_peer.get(remote, 0) >= self.per_peer:
+            return "per peer"
+        if self.total is not None and len(self._by_key) >= self.total:
+            return "total"
+        return None
+
+    def _uncount(self, remote: Address) -> None:
+        per_peer = self._per_peer
+        left = per_peer.get(remote, 0) - 1
+        if left > 0:
+            per_peer[remote] = left
+        else:
+            per_peer.pop(remote, None)
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -102,7 +140,10 @@ class ObservationRegistry:
     def add(self, remote: Address, request: Message, handler: Any, now: float) -> ServerObservation:
         """Register (or re-register, replacing) the observer of ``request`` (4.1)."""
         obs = ServerObservation(remote, request, handler, now)
-        self._by_key[(remote, request.token)] = obs
+        key = (remote, request.token)
+        if key not in self._by_key:
+            self._per_peer[remote] = self._per_peer.get(remote, 0) + 1
+        self._by_key[key] = obs
         return obs
 
     def get(self, remote: Address, token: bytes) -> ServerObservation | None:
@@ -113,6 +154,7 @@ class ObservationRegistry:
         key = (obs.remote, obs.token)
         if self._by_key.get(key) is obs:
             del self._by_key[key]
+            self._uncount(obs.remote)
             return True
         return False
 
@@ -120,7 +162,10 @@ class ObservationRegistry:
         return self._by_key.get((obs.remote, obs.token)) is obs
 
     def remove_key(self, remote: Address, token: bytes) -> ServerObservation | None:
-        return self._by_key.pop((remote, token), None)
+        obs = self._by_key.pop((remote, token), None)
+        if obs is not None:
+            self._uncount(remote)
+        return obs
 
     def matching(self, path: tuple[str, ...]) -> list[ServerObservation]:
         """Observations whose path is ``path``, below it, or above it."""

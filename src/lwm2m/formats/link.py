@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from lwm2m.errors import DecodeError, EncodeError, ModelError
+from lwm2m.formats.text import is_decimal
 from lwm2m.model import Path
 
 __all__ = [
@@ -72,8 +73,7 @@ _NAME_RE = re.compile(r"[A-Za-z0-9!#$&+\-.^_`|~*]+")
 # RFC 6690 ptoken characters: everything printable but '"', ',', ';', '\' and white space.
 _TOKEN_RE = re.compile(r"[!#-+\-./0-:<-\[\]-~]+")
 _TOKEN_FULL_RE = re.compile(r"[!#-+\-./0-:<-\[\]-~]+\Z")
-_INT_RE = re.compile(r"[0-9]+\Z")
-_FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_INT_RE = re.compile(r"[0-9]++\Z")
 
 
 @dataclass(slots=True)
@@ -206,7 +206,7 @@ def parse_attribute(name: str, value: str | None) -> AttributeValue:
             )
         return int(value)
     if name in FLOAT_ATTRIBUTES:
-        if len(value) > 64 or not _FLOAT_RE.match(value):
+        if len(value) > 64 or not is_decimal(value):
             raise DecodeError(f"attribute {name}: expected a number, got {value[:40]!r}")
         number = float(value)
         if math.isinf(number):

@@ -30,11 +30,25 @@ from lwm2m.formats._single import single_target, single_value
 from lwm2m.model import Node, ObjLink, Path, Records, Registry, ResourceNode, ResourceType, Value
 from lwm2m.model.types import INT64_MAX, INT64_MIN, UINT64_MAX
 
-__all__ = ["decode", "encode", "format_value", "parse_value"]
+__all__ = ["decode", "encode", "format_value", "is_decimal", "parse_value"]
 
 _INT_RE = re.compile(r"[+-]?[0-9]+")
-_FLOAT_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# A decimal number: sign, digits with an optional fraction (or a fraction alone), optional
+# exponent. Every part is unambiguous and possessive, so a failing match never backtracks
+# and takes time linear in the text (a nested or overlapping quantifier took quadratic time
+# on "9" * n + "x").
+_FLOAT_RE = re.compile(r"[+-]?+(?:[0-9]++(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][+-]?+[0-9]++)?+")
 _OBJLNK_RE = re.compile(r"([0-9]{1,5}):([0-9]{1,5})")
+
+
+def is_decimal(text: str) -> bool:
+    """True when ``text`` is a decimal number in the text/plain syntax of a Float.
+
+    ``[+-]`` digits, an optional ``.`` and fraction digits (or ``.`` and digits alone),
+    an optional exponent ``e[+-]digits``; ASCII digits only, no white space, no ``_``,
+    no ``inf`` or ``nan``. Linear time whatever the text.
+    """
+    return _FLOAT_RE.fullmatch(text) is not None
 
 
 def format_value(rtype: ResourceType | None, value: Value) -> str:
@@ -97,7 +111,7 @@ def parse_value(rtype: ResourceType | None, text: str) -> Value:
             return False
         raise DecodeError(f"text/plain Boolean: expected 0 or 1, got {text[:40]!r}")
     if rtype is ResourceType.FLOAT:
-        if not _FLOAT_RE.fullmatch(text):
+        if _FLOAT_RE.fullmatch(text) is None:
             raise DecodeError(f"text/plain Float: not a decimal number: {text[:40]!r}")
         value = float(text)
         if math.isinf(value):

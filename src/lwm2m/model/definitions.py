@@ -52,10 +52,14 @@ class Operations(enum.Flag):
         return bool(self & Operations.E)
 
 
-_NUM = r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
-_RANGE_RE = re.compile(rf"^\s*({_NUM})\s*(?:\.\.|-|\u2013)\s*({_NUM})\s*(?:bytes?|B)?\s*$")
-_SINGLE_RE = re.compile(rf"^\s*{_NUM}\s*$")
-_ENUM_RE = re.compile(rf"^\s*{_NUM}(?:\s*,\s*{_NUM})+\s*$")
+# A number of a DDF range: sign, digits, optional fraction and exponent. The patterns are
+# matched on the stripped text, every quantifier is possessive and no two adjacent parts
+# can match the same character, so a failing match takes time linear in the text (two
+# optional white space runs side by side at the end took quadratic time).
+_NUM = r"[-+]?+\d++(?:\.\d++)?+(?:[eE][-+]?+\d++)?+"
+_RANGE_RE = re.compile(rf"({_NUM})\s*+(?:\.\.|-|\u2013)\s*+({_NUM})(?:\s*+(?:bytes?+|B))?+")
+_SINGLE_RE = re.compile(_NUM)
+_ENUM_RE = re.compile(rf"{_NUM}(?:\s*+,\s*+{_NUM})++")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,17 +77,18 @@ class ValueRange:
     @classmethod
     def parse(cls, text: str) -> ValueRange | None:
         """Parse "0..255", "1-65534", "-40..85" or "0,1,2"; None for free text or empty."""
-        if not text or not text.strip():
+        text = text.strip() if text else ""
+        if not text:
             return None
-        m = _RANGE_RE.match(text)
+        m = _RANGE_RE.fullmatch(text)
         if m:
             low, high = float(m.group(1)), float(m.group(2))
             if low > high:
                 return None
             return cls(low=low, high=high)
-        if _SINGLE_RE.match(text):
+        if _SINGLE_RE.fullmatch(text):
             return cls(allowed=frozenset({float(text)}))
-        if _ENUM_RE.match(text):
+        if _ENUM_RE.fullmatch(text):
             return cls(allowed=frozenset(float(x) for x in text.split(",")))
         return None
 

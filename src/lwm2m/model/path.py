@@ -16,6 +16,14 @@ from lwm2m.errors import ModelError
 MAX_ID = 65534
 
 _LEVEL_NAMES = ("root", "object", "object instance", "resource", "resource instance")
+_SHOWN = 60  # characters of a bad path quoted in an error message
+
+
+def _show(text: str) -> str:
+    """``repr`` of ``text`` for an error message, cut short after :data:`_SHOWN` characters."""
+    if len(text) <= _SHOWN:
+        return repr(text)
+    return f"{text[:_SHOWN]!r}... ({len(text)} characters)"
 
 
 class Path(tuple[int, ...]):
@@ -40,7 +48,11 @@ class Path(tuple[int, ...]):
 
     @classmethod
     def parse(cls, text: str | Path) -> Path:
-        """Parse "3/0/0", "/3/0/0", "/3/0/" or "/" (root). Raise ModelError when invalid."""
+        """Parse "3/0/0", "/3/0/0", "/3/0/" or "/" (root). Raise ModelError when invalid.
+
+        Linear in the text: an id of more than 5 digits is refused before it is converted
+        (it cannot be in range), and so is a fifth level.
+        """
         if isinstance(text, Path):
             return text
         if not isinstance(text, str):
@@ -52,18 +64,31 @@ class Path(tuple[int, ...]):
             s = s[1:]
         if s.endswith("/"):
             s = s[:-1]
-        parts = s.split("/")
+        parts = s.split("/", 4)
+        if len(parts) > 4:
+            raise ModelError(
+                f"invalid path {_show(text)}: more than 4 levels, at most 4 are allowed"
+            )
         ids = []
-        for part in parts:
+        for level, part in enumerate(parts, 1):
             if not part.isdigit() or not part.isascii():
-                raise ModelError(f"invalid path {text!r}: {part!r} is not a decimal id")
+                raise ModelError(
+                    f"invalid path {_show(text)}: {_show(part)} (level {level}) is not a decimal id"
+                )
             if len(part) > 1 and part[0] == "0":
-                raise ModelError(f"invalid path {text!r}: leading zero in {part!r}")
+                raise ModelError(
+                    f"invalid path {_show(text)}: leading zero in {_show(part)} (level {level})"
+                )
+            if len(part) > 5:
+                raise ModelError(
+                    f"invalid path {_show(text)}: id of {len(part)} digits (level {level}) "
+                    f"out of range 0..{MAX_ID}"
+                )
             ids.append(int(part))
         try:
             return cls(*ids)
         except ModelError as exc:
-            raise ModelError(f"invalid path {text!r}: {exc}") from None
+            raise ModelError(f"invalid path {_show(text)}: {exc}") from None
 
     @classmethod
     def from_segments(cls, segments: tuple[str, ...] | list[str]) -> Path:

@@ -1,7 +1,7 @@
 """The LwM2M server: registration interface, device management, events and stores."""
 
 from lwm2m.server.dm import ClientNotRegistered, DmError, RequestExpired
-from lwm2m.server.events import Notification, SendReceived, ServerEvent
+from lwm2m.server.events import Awake, Notification, SendReceived, ServerEvent, Sleeping
 from lwm2m.server.object_links import ObjectLink, ObjectLinks, parse_object_links
 from lwm2m.server.registration import (
     Deregistered,
@@ -26,6 +26,7 @@ from lwm2m.server.store import (
 )
 
 __all__ = [
+    "Awake",
     "ClientNotRegistered",
     "Deregistered",
     "DmError",
@@ -49,6 +50,7 @@ __all__ = [
     "Server",
     "ServerEvent",
     "ServerStore",
+    "Sleeping",
     "SqliteStore",
     "StoreCorrupt",
     "StoreError",

@@ -33,7 +33,9 @@ an answer that does not decode raises :class:`~lwm2m.coap.errors.BadResponse`.
 
 from __future__ import annotations
 
+import logging
 import math
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -60,6 +62,8 @@ from lwm2m.model import (
 )
 from lwm2m.server.registration import Registration
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "ATTRIBUTE_NAMES",
     "UNSET",
@@ -68,6 +72,7 @@ __all__ = [
     "DmError",
     "PathValues",
     "RequestExpired",
+    "VersionMismatch",
     "attribute_query",
     "build_composite_paths",
     "build_create",
@@ -79,6 +84,7 @@ __all__ = [
     "decode_composite",
     "decode_content",
     "decode_discover",
+    "note_unmodelled",
     "default_format",
     "parse_path",
     "to_node",
@@ -139,6 +145,10 @@ class ClientNotRegistered(Lwm2mError, LookupError):
 
 class RequestExpired(RequestTimeout):
     """A request queued for a sleeping client was not sent before its expiry."""
+
+
+class VersionMismatch(ModelError):
+    """The operation does not exist in the LwM2M version the client registered with."""
 
 
 # --- paths and values -----------------------------------------------------------------
@@ -359,19 +369,70 @@ def _content_format(response: Message) -> int | None:
     return cf
 
 
-def decode_content(response: Message, path: Path, registry: Registry) -> Node | Records:
-    """Decode a Read/Observe answer for ``path``; without Content-Format, text/plain."""
+def decode_content(
+    response: Message, path: Path, registry: Registry, *, endpoint: str | None = None
+) -> Node | Records:
+    """Decode a Read/Observe answer for ``path``; without Content-Format, text/plain.
+
+    With ``endpoint``, content of an object the registry does not define is
+    reported once per endpoint and object (:func:`note_unmodelled`).
+    """
     cf = _content_format(response)
     if cf is None:
         cf = ContentFormat.TEXT_PLAIN if len(path) >= 3 else ContentFormat.LWM2M_TLV
     try:
-        return formats.decode(cf, response.payload, path, registry)
+        content = formats.decode(cf, response.payload, path, registry)
     except (DecodeError, UnsupportedFormat, ModelError) as exc:
         raise BadResponse(f"cannot decode the answer for {path} as {cf}: {exc}") from None
+    if endpoint is not None:
+        note_unmodelled(endpoint, path, content, registry)
+    return content
 
 
-def decode_composite(response: Message, registry: Registry) -> Records:
-    content = decode_content(response, Path(), registry)
+#: (endpoint, object id) pairs already reported by :func:`note_unmodelled`, oldest first.
+_unmodelled_seen: OrderedDict[tuple[str, int], None] = OrderedDict()
+#: How many pairs are remembered; past that the oldest may be reported again.
+UNMODELLED_MEMORY: Final = 10_000
+
+
+def note_unmodelled(
+    endpoint: str, path: Path, content: Node | Records, registry: Registry
+) -> list[int]:
+    """Log one warning per (endpoint, object) for decoded content of an undefined object.
+
+    Without a definition a value keeps only what its format carries: a TLV or
+    CBOR value of such an object comes out as opaque bytes. Return the object
+    ids reported by this call.
+    """
+    if isinstance(content, dict):
+        object_ids = sorted({p[0] for p in content if len(p) > 0})
+    else:
+        object_ids = [path[0]] if len(path) > 0 else []
+    reported: list[int] = []
+    for oid in object_ids:
+        if oid in registry:
+            continue
+        key = (endpoint, oid)
+        if key in _unmodelled_seen:
+            continue
+        _unmodelled_seen[key] = None
+        if len(_unmodelled_seen) > UNMODELLED_MEMORY:
+            _unmodelled_seen.popitem(last=False)
+        reported.append(oid)
+        log.warning(
+            "%s: no definition of object %d, so its values are decoded without their "
+            "types (TLV and CBOR values as opaque bytes); load its DDF XML file with "
+            "`lwm2m server --models DIR` (or Server(registry=...))",
+            endpoint,
+            oid,
+        )
+    return reported
+
+
+def decode_composite(
+    response: Message, registry: Registry, *, endpoint: str | None = None
+) -> Records:
+    content = decode_content(response, Path(), registry, endpoint=endpoint)
     if not isinstance(content, dict):
         raise BadResponse("a composite answer must hold records")
     return content

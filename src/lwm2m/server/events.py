@@ -6,7 +6,9 @@ this module adds the two that carry device data:
 
 * :class:`Notification` -- one Observe / Observe-Composite notification
   (Core TS 1.1 section 6.4.2), decoded;
-* :class:`SendReceived` -- the records of one Send (Core TS 1.1 section 6.4.6).
+* :class:`SendReceived` -- the records of one Send (Core TS 1.1 section 6.4.6);
+* :class:`Sleeping` and :class:`Awake` -- a queue-mode client (section 6.5) went
+  quiet for the awake time, or was heard from again after that.
 
 :class:`ServerEvent` is the union handed to ``Server.on_event`` callbacks and
 ``Server.events()`` iterators.
@@ -26,12 +28,14 @@ from lwm2m.server.registration import (
 )
 
 __all__ = [
+    "Awake",
     "Deregistered",
     "Expired",
     "Notification",
     "Registered",
     "SendReceived",
     "ServerEvent",
+    "Sleeping",
     "Updated",
     "event_endpoint",
 ]
@@ -77,7 +81,31 @@ class SendReceived:
         return self.registration.endpoint
 
 
-ServerEvent = Registered | Updated | Deregistered | Expired | Notification | SendReceived
+@dataclass(frozen=True, slots=True)
+class Sleeping:
+    """A queue-mode client is taken to be asleep: requests for it wait."""
+
+    registration: Registration
+
+    @property
+    def endpoint(self) -> str:
+        return self.registration.endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class Awake:
+    """A sleeping queue-mode client was heard from: requests go out at once."""
+
+    registration: Registration
+
+    @property
+    def endpoint(self) -> str:
+        return self.registration.endpoint
+
+
+ServerEvent = (
+    Registered | Updated | Deregistered | Expired | Notification | SendReceived | Sleeping | Awake
+)
 
 
 def event_endpoint(event: ServerEvent) -> str:

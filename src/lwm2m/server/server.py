@@ -68,7 +68,7 @@ from lwm2m.formats.link import DiscoverEntry
 from lwm2m.model import InstanceNode, Node, Path, Records, Registry, default_registry
 from lwm2m.server import dm
 from lwm2m.server.dm import UNSET, ClientNotRegistered
-from lwm2m.server.events import Notification, SendReceived, ServerEvent
+from lwm2m.server.events import Awake, Notification, SendReceived, ServerEvent, Sleeping
 from lwm2m.server.queue import DEFAULT_AWAKE_TIME, RequestQueue
 from lwm2m.server.registration import (
     Registered,
@@ -79,6 +79,8 @@ from lwm2m.server.registration import (
 )
 from lwm2m.server.store import MemoryStore, Observation, ServerStore, StoreError
 from lwm2m.transport.base import Address, DatagramTransport
+from lwm2m.transport.tracing import TracingTransport
+from lwm2m.transport.udp import UdpTransport
 
 __all__ = ["EventStream", "ObservationHandle", "Server"]
 
@@ -237,6 +239,10 @@ class Server:
         self._expiry_timer: asyncio.TimerHandle | None = None
         self._expiry_deadline: float | None = None  # what _expiry_timer is armed for
         self._queue_timer: asyncio.TimerHandle | None = None
+        # queue-mode clients that are awake: endpoint -> the timer that puts them to sleep
+        self._sleep_timers: dict[str, asyncio.TimerHandle] = {}
+        self._tracing: TracingTransport | None = None
+        self._tracers: dict[str, list[Callable[[Message, bool], None]]] = {}
         self._stopping = False
 
     # ------------------------------------------------------------ lifecycle
@@ -246,12 +252,11 @@ class Server:
             return
         self._loop = asyncio.get_running_loop()
         self._stopping = False
-        if self._transport is not None:
-            endpoint = Endpoint(self._transport, params=self.transmission)
-        else:
-            endpoint = await Endpoint.create_udp(
-                self.host, self.coap_port, params=self.transmission
-            )
+        inner = self._transport
+        if inner is None:
+            inner = await UdpTransport.create(self.host, self.coap_port)
+        self._tracing = TracingTransport(inner)
+        endpoint = Endpoint(self._tracing, params=self.transmission)
         endpoint.add_resource("/rd", self._on_rd)
         endpoint.add_resource("/dp", self._on_send)
         self._endpoint = endpoint
@@ -263,10 +268,11 @@ class Server:
         if endpoint is None:
             return
         self._stopping = True
-        for timer in (self._expiry_timer, self._queue_timer):
+        for timer in (self._expiry_timer, self._queue_timer, *self._sleep_timers.values()):
             if timer is not None:
                 timer.cancel()
         self._expiry_timer = self._queue_timer = None
+        self._sleep_timers.clear()
         for handle in list(self._observing.values()):
             handle._coap.forget()
             handle._end()
@@ -418,17 +424,22 @@ class Server:
         if isinstance(event, Registered):
             if event.replaced is not None:
                 self._end_observations(event.replaced.id)
-            self._client_seen(reg)
+            self._client_seen(reg, announce=False)
         elif isinstance(event, Updated):
             self._client_seen(reg)
             self._restore_observations(reg)
         else:
             self._end_observations(reg.id)
+            timer = self._sleep_timers.pop(reg.endpoint, None)
+            if timer is not None:
+                timer.cancel()
             gone = ClientNotRegistered(f"endpoint {reg.endpoint!r} is no longer registered")
             for item in self._queue.forget(reg.endpoint):
                 if not item.future.done():
                     item.future.set_exception(gone)
         self._arm_expiry()
+        if self._tracers:
+            self._retrace()  # the client may have moved
         self._events.publish(event)
 
     def _arm_expiry(self) -> None:
@@ -488,10 +499,83 @@ class Server:
         return Message(code=Code.CHANGED)
 
     # ------------------------------------------------------------ queue mode
-    def _client_seen(self, reg: Registration) -> None:
+    def _client_seen(self, reg: Registration, *, announce: bool = True) -> None:
         """The client sent a message: it is awake, so send what waits for it."""
-        self._queue.seen(reg.endpoint, self._now_mono())
+        self._presence(reg, announce=announce)
         self._start_drain(reg.endpoint)
+
+    def _presence(self, reg: Registration, *, announce: bool = True) -> None:
+        """The client was heard from: awake for ``queue_awake_time`` from now.
+
+        A queue-mode client that was asleep is announced with :class:`Awake` (not on
+        its Register: the registration event says it); when the time runs out without
+        news it is announced with :class:`Sleeping`.
+        """
+        name = reg.endpoint
+        now = self._now_mono()
+        was_awake = self._queue.awake(name, now)
+        self._queue.seen(name, now)
+        if not reg.queue_mode or self._loop is None or self._stopping:
+            return
+        timer = self._sleep_timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+        self._sleep_timers[name] = self._loop.call_later(
+            self._queue.awake_time, self._fall_asleep, name
+        )
+        if announce and not was_awake:
+            self._events.publish(Awake(reg))
+
+    def _fall_asleep(self, endpoint: str) -> None:
+        self._sleep_timers.pop(endpoint, None)
+        reg = self.table.get_by_endpoint(endpoint)
+        if reg is not None and reg.queue_mode and not self._queue.awake(endpoint, self._now_mono()):
+            self._events.publish(Sleeping(reg))
+
+    def is_sleeping(self, target: Target) -> bool:
+        """True for a queue-mode client that is not known to be awake (Core TS 1.1 6.5)."""
+        reg = self._registration(target)
+        return reg.queue_mode and not self._queue.awake(reg.endpoint, self._now_mono())
+
+    # ------------------------------------------------------------ CoAP trace
+    def trace(self, endpoint: str, callback: Callable[[Message, bool], None]) -> Callable[[], None]:
+        """Show every CoAP message to and from ``endpoint`` to ``callback(message, incoming)``.
+
+        The messages are those exchanged with the registration's current address
+        (followed across Updates). Returns the function that stops the trace.
+        """
+        self._tracers.setdefault(endpoint, []).append(callback)
+        self._retrace()
+
+        def stop() -> None:
+            callbacks = self._tracers.get(endpoint)
+            if callbacks is not None and callback in callbacks:
+                callbacks.remove(callback)
+                if not callbacks:
+                    del self._tracers[endpoint]
+            self._retrace()
+
+        return stop
+
+    def _retrace(self) -> None:
+        """Point the transport's watch list at the traced endpoints' addresses."""
+        tracing = self._tracing
+        if tracing is None:
+            return
+        tracing.unwatch_all()
+        for name in self._tracers:
+            reg = self.table.get_by_endpoint(name)
+            if reg is not None:
+                tracing.watch(reg.address, self._traced)
+
+    def _traced(self, data: bytes, remote: Address, incoming: bool) -> None:
+        try:
+            message = Message.decode(data)
+        except DecodeError:
+            return
+        for reg in self.table.at_address(remote):
+            for callback in list(self._tracers.get(reg.endpoint, ())):
+                callback(message, incoming)
 
     def _start_drain(self, endpoint: str) -> None:
         if self._queue.pending(endpoint) and endpoint not in self._draining:
@@ -568,7 +652,7 @@ class Server:
         endpoint = self._require_endpoint()
         limit = self.default_timeout if timeout is None else timeout
         response = await endpoint.request(message, remote=reg.address, timeout=limit)
-        self._queue.seen(reg.endpoint, self._now_mono())
+        self._presence(reg)
         return response
 
     # ------------------------------------------------------ device management
@@ -744,6 +828,7 @@ class Server:
     ) -> Records:
         """Read-Composite (6.3.8): the values below several paths, as flat records."""
         plist = [dm.parse_path(x) for x in paths]
+        self._require_composite(target, "Read-Composite")
 
         async def operation(reg: Registration) -> Records:
             cf = self._composite_format(reg, format)
@@ -763,6 +848,7 @@ class Server:
     ) -> None:
         """Write-Composite (6.3.9): ``{"/3/0/14": "+02:00", "/1/0/2": 5}``."""
         records = dm.to_records(values, self.registry)
+        self._require_composite(target, "Write-Composite")
 
         async def operation(reg: Registration) -> None:
             cf = self._composite_format(reg, format)
@@ -770,6 +856,19 @@ class Server:
             dm.check(await self._request(reg, message, timeout), Code.CHANGED)
 
         await self._run(target, operation)
+
+    def _require_composite(self, target: Target, what: str) -> None:
+        """Composite operations exist from LwM2M 1.1 on (Core TS 1.1 section 6.3.8).
+
+        A 1.0 client would answer the FETCH/iPATCH with an error or a reset, so the
+        request is refused before anything is sent.
+        """
+        reg = self._registration(target)
+        if reg.version == "1.0":
+            raise dm.VersionMismatch(
+                f"{what} needs LwM2M 1.1 or later; {reg.endpoint!r} registered with "
+                f"LwM2M {reg.version}"
+            )
 
     def _composite_format(self, reg: Registration, format: int | None) -> int:
         """Composite operations exist from 1.1 on; SenML CBOR is the fallback."""
@@ -815,6 +914,7 @@ class Server:
     ) -> ObservationHandle:
         """Observe-Composite (6.4.4 / 6.4.1): notifications carry flat records."""
         plist = tuple(dm.parse_path(x) for x in paths)
+        self._require_composite(target, "Observe-Composite")
 
         async def operation(reg: Registration) -> ObservationHandle:
             cf = self._composite_format(reg, format)
@@ -836,7 +936,7 @@ class Server:
         endpoint = self._require_endpoint()
         limit = self.default_timeout if timeout is None else timeout
         coap = await endpoint.observe(message, remote=reg.address, timeout=limit)
-        self._queue.seen(reg.endpoint, self._now_mono())
+        self._presence(reg)
         try:
             first = await anext(coap)
             dm.check(first, Code.CONTENT)
@@ -889,8 +989,8 @@ class Server:
                 except (BadResponse, DecodeError) as exc:
                     log.info("undecodable notification from %s: %s", handle.endpoint, exc)
                     continue
-                self._queue.seen(handle.endpoint, self._now_mono())
                 reg = self.table.get(handle.registration.id) or handle.registration
+                self._presence(reg)
                 notification = Notification(
                     reg,
                     handle.token,

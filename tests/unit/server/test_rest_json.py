@@ -21,17 +21,17 @@ from lwm2m.model import (
 from lwm2m.server import Deregistered, Expired, Registered, SendReceived, Updated
 from lwm2m.server.object_links import parse_object_links
 from lwm2m.server.registration import Registration
-from lwm2m.server.rest_json import (
+from lwm2m.server.rest.events import event_to_json
+from lwm2m.server.rest.nodes import (
     RestInputError,
-    event_to_json,
     node_from_json,
     node_to_json,
     parse_format,
     records_from_json,
-    registration_to_json,
     value_from_json,
     value_to_json,
 )
+from lwm2m.server.rest.registrations import registration_to_json
 
 REGISTRY = default_registry()
 T = ResourceType
@@ -233,24 +233,37 @@ def test_registration_json() -> None:
         "registrationDate": 1700000000250,
         "lastUpdate": 1700000010500,
         "address": "127.0.0.1:5700",
+        "smsNumber": None,
         "lwM2mVersion": "1.1",
         "lifetime": 300,
         "bindingMode": "U",
         "rootPath": "/",
         "objectLinks": [
-            {"url": "/", "attributes": {"rt": "oma.lwm2m", "ct": "112"}},
+            {"url": "/", "attributes": {"rt": '"oma.lwm2m"', "ct": "112"}},
             {"url": "/1/0", "attributes": {}},
             {"url": "/3/0", "attributes": {"ver": "1.1"}},
         ],
         "secure": False,
-        "queuemode": False,
         "additionalRegistrationAttributes": {},
+        "queuemode": False,
+        "availableInstances": {"1": [0], "3": [0]},
+        "supportedContentFormats": [112],
     }
+    # the same keys in Leshan's order (JacksonRegistrationSerializer writes a LinkedHashMap)
+    assert list(shown) == [
+        "endpoint", "registrationId", "registrationDate", "lastUpdate", "address",
+        "smsNumber", "lwM2mVersion", "lifetime", "bindingMode", "rootPath", "objectLinks",
+        "secure", "additionalRegistrationAttributes", "queuemode", "availableInstances",
+        "supportedContentFormats",
+    ]  # fmt: skip
     other = registration_to_json(
         registration(address=("::1", 5700), sms_number="+331234", identity="id", queue_mode=True)
     )
-    assert other["address"] == "[::1]:5700" and other["smsNumber"] == "+331234"
+    # Java's getHostAddress() + ":" + port: no brackets
+    assert other["address"] == "::1:5700" and other["smsNumber"] == "+331234"
     assert other["secure"] is True and other["queuemode"] is True
+    assert other["sleeping"] is False  # only queue-mode registrations carry it
+    assert registration_to_json(registration(queue_mode=True), sleeping=True)["sleeping"] is True
 
 
 def test_events() -> None:
@@ -260,7 +273,17 @@ def test_events() -> None:
     later = registration(lifetime=60, last_update=1700000020.0)
     name, data = event_to_json(Updated(reg, later), REGISTRY)
     assert name == "UPDATED"
-    assert data["update"] == {"registrationId": "r1", "lifetime": 60}
+    # JacksonRegistrationUpdateSerializer: every key, null where the Update said nothing
+    assert data["update"] == {
+        "registrationId": "r1",
+        "address": "127.0.0.1:5700",
+        "smsNumber": None,
+        "lifetime": 60,
+        "alternatePath": None,
+        "objectLinks": None,
+        "secure": False,
+        "additionalAttributes": {},
+    }
     assert data["registration"]["lifetime"] == 60
     assert event_to_json(Deregistered(reg), REGISTRY)[0] == "DEREGISTRATION"
     assert event_to_json(Expired(reg), REGISTRY)[0] == "DEREGISTRATION"

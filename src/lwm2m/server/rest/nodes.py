@@ -1,7 +1,4 @@
-"""JSON shapes of the REST API: nodes, registrations, Discover links, events.
-
-The shapes are those of the Eclipse Leshan server demo API, so that tools written
-for it work unchanged:
+"""JSON nodes and values of the REST API, as Eclipse Leshan's demo server writes them.
 
 * a node is ``{"kind": "singleResource", "id": 0, "type": "STRING", "value": ...}``,
   ``{"kind": "resourceInstance", ...}`` (a ``/o/i/r/ri`` path), ``{"kind":
@@ -14,11 +11,9 @@ for it work unchanged:
   ``Date``; the model keeps seconds), OBJLNK is ``{"objectId": o, "objectInstanceId":
   i}``, numbers are JSON numbers (numeric strings are accepted on input), a
   non-finite FLOAT is the string ``"NaN"``, ``"Infinity"`` or ``"-Infinity"``;
-* a registration has ``endpoint``, ``registrationId``, ``registrationDate`` and
-  ``lastUpdate`` (milliseconds since the epoch), ``lifetime``, ``lwM2mVersion``,
-  ``bindingMode``, ``address`` and ``objectLinks`` (``[{"url": "/3/0", "attributes":
-  {...}}]``), plus ``rootPath``, ``secure``, ``queuemode``, ``smsNumber`` and
-  ``additionalRegistrationAttributes``.
+* composite content (Read-Composite, Observe-Composite, Send) is one node per
+  requested path, keyed by that path: ``{"/3/0": {"kind": "instance", ...},
+  "/1/0/1": {"kind": "singleResource", ...}}`` (:func:`composite_to_json`).
 
 Everything that parses client input raises :class:`RestInputError` with a message
 naming the field; the API answers it with HTTP 400.
@@ -27,12 +22,11 @@ naming the field; the API answers it with HTTP 400.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Iterable, Mapping
+from typing import Final
 
 from lwm2m.coap.numbers import ContentFormat
-from lwm2m.errors import DecodeError, EncodeError, ModelError
-from lwm2m.formats import link as linkfmt
+from lwm2m.errors import ModelError
 from lwm2m.model import (
     InstanceNode,
     MultiResourceNode,
@@ -46,17 +40,16 @@ from lwm2m.model import (
     ResourceType,
     Value,
     coerce,
+    from_records,
     guess_type,
 )
-from lwm2m.server.events import Notification, SendReceived, ServerEvent
-from lwm2m.server.registration import Registered, Registration, Updated
+from lwm2m.server.rest.responses import Json, RestInputError
 
 __all__ = [
     "FORMAT_NAMES",
     "TYPE_NAMES",
     "RestInputError",
-    "discover_to_json",
-    "event_to_json",
+    "composite_to_json",
     "instance_from_json",
     "node_from_json",
     "node_to_json",
@@ -64,17 +57,9 @@ __all__ = [
     "parse_path",
     "records_from_json",
     "records_to_json",
-    "registration_to_json",
     "value_from_json",
     "value_to_json",
 ]
-
-Json = Any
-"""A value that ``json.dumps`` accepts (or that ``json.loads`` returned)."""
-
-
-class RestInputError(ValueError):
-    """A request parameter or body of the REST API is not valid (HTTP 400)."""
 
 
 #: ``?format=`` names (case-insensitive) -> CoAP Content-Format.
@@ -345,6 +330,40 @@ def node_to_json(node: Node, path: Path, registry: Registry) -> dict[str, Json]:
     return _resource_json(node, rpath, registry)
 
 
+def composite_to_json(
+    records: Records, paths: Iterable[Path], registry: Registry
+) -> dict[str, Json]:
+    """Composite content as one node per requested path, keyed by that path.
+
+    ``{"/3303": {"kind": "obj", ...}, "/3/0/1": {"kind": "singleResource", ...}}``;
+    a path with no value in ``records`` is left out (the client had nothing
+    there). The root path ``/`` stands for every object: its records are shown
+    as one ``obj`` node per object, keyed ``/o``.
+    """
+    out: dict[str, Json] = {}
+    for path in paths:
+        if not path:
+            objects = sorted({p[0] for p in records})
+            for oid in objects:
+                out.update(composite_to_json(records, [Path(oid)], registry))
+            continue
+        below = {p: v for p, v in records.items() if path.is_prefix_of(p)}
+        if not below:
+            continue
+        multiple = {p.parent: True for p in below if p.level == 4}
+        for p in below:
+            if p.level == 3:
+                rdef = registry.resource(p)
+                multiple.setdefault(p, rdef is not None and rdef.multiple)
+        try:
+            node = from_records(below, path, multiple)
+        except ModelError:
+            continue
+        assert not isinstance(node, dict)
+        out[str(path)] = node_to_json(node, path, registry)
+    return out
+
+
 def records_to_json(records: Records, registry: Registry) -> dict[str, Json]:
     """Composite content (read, notification, Send): ``{"/3/0/0": node, ...}``."""
     return {
@@ -503,109 +522,3 @@ def records_from_json(data: Json, registry: Registry) -> dict[Path, Value]:
             assert isinstance(node, ResourceNode)
             out[path] = node.value
     return out
-
-
-# --- registrations, Discover ---------------------------------------------------------------
-
-
-def _address(address: tuple[str, int]) -> str:
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _object_links(reg: Registration) -> list[dict[str, Json]]:
-    text = reg.object_links.text
-    try:
-        links = linkfmt.parse_links(text)
-    except DecodeError:  # the table accepted it, so this does not happen; be safe
-        links = [linkfmt.Link(str(lk.path), dict(lk.params)) for lk in reg.object_links.links]
-    return [{"url": link.target, "attributes": dict(link.params)} for link in links]
-
-
-def registration_to_json(reg: Registration) -> dict[str, Json]:
-    """A registration as the API shows it (see the module docstring)."""
-    out: dict[str, Json] = {
-        "endpoint": reg.endpoint,
-        "registrationId": reg.id,
-        "registrationDate": round(reg.registered_at * 1000),
-        "lastUpdate": round(reg.last_update * 1000),
-        "address": _address(reg.address),
-        "lwM2mVersion": reg.version,
-        "lifetime": reg.lifetime,
-        "bindingMode": reg.binding,
-        "rootPath": reg.object_links.root_path,
-        "objectLinks": _object_links(reg),
-        "secure": reg.identity is not None,
-        "queuemode": reg.queue_mode,
-        "additionalRegistrationAttributes": reg.attributes,
-    }
-    if reg.sms_number is not None:
-        out["smsNumber"] = reg.sms_number
-    return out
-
-
-def discover_to_json(entries: list[linkfmt.DiscoverEntry]) -> list[dict[str, Json]]:
-    """Discover links: ``[{"url": "/3/0/7", "attributes": {"dim": "2"}}, ...]``."""
-    out: list[dict[str, Json]] = []
-    for entry in entries:
-        attributes: dict[str, str | None] = {}
-        for name, value in entry.attributes.items():
-            try:
-                attributes[name] = linkfmt.format_attribute(name, value)
-            except EncodeError:  # an odd value the client sent: show it as text
-                attributes[name] = None if value is None else str(value)
-        out.append({"url": str(entry.path), "attributes": attributes})
-    return out
-
-
-# --- events ----------------------------------------------------------------------------------
-
-#: Registration fields -> the JSON keys that show them (for the "update" of UPDATED).
-_UPDATE_KEYS: Final = {
-    "lifetime": "lifetime",
-    "binding": "bindingMode",
-    "address": "address",
-    "object_links": "objectLinks",
-    "sms_number": "smsNumber",
-    "queue_mode": "queuemode",
-    "extra": "additionalRegistrationAttributes",
-}
-
-
-def event_to_json(event: ServerEvent, registry: Registry) -> tuple[str, dict[str, Json]]:
-    """The server-sent event name and data of a server event.
-
-    REGISTRATION, UPDATED (``{"registration": ..., "update": {changed fields}}``),
-    DEREGISTRATION (also for an expired registration), NOTIFICATION (``{"ep", "kind":
-    "single", "res", "val"}`` or ``{"ep", "kind": "composite", "val", "paths"}``) and
-    SEND (``{"ep", "val": {path: node}}``).
-    """
-    if isinstance(event, Notification):
-        if event.composite:
-            assert isinstance(event.content, dict)
-            return "NOTIFICATION", {
-                "ep": event.endpoint,
-                "kind": "composite",
-                "val": records_to_json(event.content, registry),
-                "paths": [str(p) for p in event.paths],
-            }
-        assert not isinstance(event.content, dict)
-        return "NOTIFICATION", {
-            "ep": event.endpoint,
-            "kind": "single",
-            "res": str(event.path),
-            "val": node_to_json(event.content, event.path, registry),
-        }
-    if isinstance(event, SendReceived):
-        return "SEND", {"ep": event.endpoint, "val": records_to_json(event.records, registry)}
-    reg_json = registration_to_json(event.registration)
-    if isinstance(event, Registered):
-        return "REGISTRATION", reg_json
-    if isinstance(event, Updated):
-        update: dict[str, Json] = {"registrationId": event.registration.id}
-        for name in sorted(event.changed):
-            key = _UPDATE_KEYS.get(name)
-            if key is not None and key in reg_json:
-                update[key] = reg_json[key]
-        return "UPDATED", {"registration": reg_json, "update": update}
-    return "DEREGISTRATION", reg_json
