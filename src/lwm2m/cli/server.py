@@ -6,7 +6,11 @@ Listens for clients on UDP (``--coap-port``, default 5683) and DTLS-PSK
 port. Every ``--psk ENDPOINT=IDENTITY:HEXKEY`` binds a PSK identity to one
 endpoint: that endpoint must register over DTLS with that identity, and the
 identity cannot register another endpoint (4.03). With ``--db`` registrations,
-observations and PSKs live in a SQLite file and survive a restart.
+observations and PSKs live in a SQLite file and survive a restart. ``--models
+DIR`` loads every OMA DDF XML file (``*.xml``) of DIR beside the built-in
+definitions, so that vendor objects decode with their real types; a missing
+DIR, a file that is not a valid DDF document or two files defining the same
+object id and version are invalid flags.
 
 On startup one line per listener tells where it is bound::
 
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from lwm2m.cli._args import port
+from lwm2m.model.registry import Registry, default_registry
 from lwm2m.server import (
     Deregistered,
     Expired,
@@ -77,6 +82,8 @@ class ServerOptions:
     http_port: int = 8080
     psk: tuple[PskEntry, ...] = ()
     db: str | None = None
+    #: Object definitions the server uses (None: the built-in ones).
+    registry: Registry | None = None
 
 
 def parse_psk(text: str) -> PskEntry:
@@ -115,6 +122,7 @@ def add_parser(sub: Any) -> None:
         help="a DTLS PSK bound to one endpoint (repeatable)",
     )
     p.add_argument("--db", metavar="PATH", help="SQLite file for registrations and PSKs")
+    p.add_argument("--models", metavar="DIR", help="load the object definitions (DDF XML) of DIR")
     p.add_argument("--no-dtls", action="store_true", help="do not open the DTLS listener")
     p.set_defaults(func=run)
 
@@ -218,6 +226,7 @@ async def serve(
             transport=transport,
             identity_of=lambda remote: identity_text(transport.peer_identity(remote)),
             authorize=_binding(store),
+            registry=options.registry,
         )
         server.on_event(_print_event(out))
         await server.start()
@@ -258,7 +267,14 @@ def _options(args: argparse.Namespace) -> ServerOptions:
     coaps = None if args.no_dtls else args.coaps_port
     if coaps and coaps == args.coap_port:
         raise ValueError(f"--coap-port and --coaps-port are both {coaps}")
-    return ServerOptions(args.host, args.coap_port, coaps, args.http_port, entries, args.db)
+    registry = None
+    if args.models is not None:
+        registry = default_registry().copy()
+        loaded = registry.load_directory(args.models)  # DefinitionLoadError is a ValueError
+        log.info("%d object definition(s) loaded from %s", len(loaded), args.models)
+    return ServerOptions(
+        args.host, args.coap_port, coaps, args.http_port, entries, args.db, registry=registry
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -69,9 +69,9 @@ code, then every further Block2 block), for bodies too large to hold::
 
 Block-wise. ``block_size`` (default 1024) is the preferred size in both
 roles: the server never sends larger blocks and honours a smaller one asked
-for by the client; the client splits with it. ``max_body_size`` bounds
-reassembled bodies (4.13 with Size1 for requests, ``BadResponse`` for
-responses).
+for by the client; the client splits with it. ``max_body_size`` (default
+``limits.max_body_size``) bounds reassembled bodies (4.13 with Size1 for
+requests, ``BadResponse`` for responses).
 
 Observe, server role. A handler accepts an observation by returning a 2.xx
 response that carries the Observe option (any value, e.g.
@@ -95,9 +95,24 @@ Observe, client role::
     await obs.cancel()                  # GET with Observe=1
     obs.forget()                        # next notification is answered with RST
 
+Limits. ``limits=Limits(...)`` (:mod:`lwm2m.coap.limits`) bounds what peers
+can make the endpoint hold, per peer and in total: Block1 transfers (reassembled
+and streamed together) and their buffered bytes, Block2 responses kept for their
+later blocks, requests whose handler is still running plus separate responses
+not yet acknowledged, and observations. A request beyond a bound gets 5.03 with
+Max-Age (4.13 with Size1 for a body over ``max_body_size``; a GET with Observe
+is answered as a plain GET) and the log gets one warning per kind of bound and
+interval. ``ep.held()`` tells what is held now::
+
+    ep = Endpoint(transport, limits=Limits(block1_per_peer=4, transfer_timeout=60))
+    ep.held()       # {"block1": 0, "block1_bytes": 0, "block2": 0, "pending": 0, ...}
+
 Timers: all protocol timers live in the message layer; the endpoint keeps a
-single event-loop timer armed for the earliest deadline. ``clock`` (default:
-the event loop's monotonic clock) is what the layer sees as "now".
+single event-loop timer armed for the earliest deadline, and one more for the
+earliest expiry of a partial block-wise transfer (reassembly or kept Block2
+response), so abandoned transfers are dropped without further traffic.
+``clock`` (default: the event loop's monotonic clock) is what the layer sees as
+"now".
 """
 
 from __future__ import annotations
@@ -145,6 +160,7 @@ from .layer import (
     ResponseReceived,
     TransmissionParams,
 )
+from .limits import Limits, PeerCounts, WarningGate, service_unavailable
 from .message import BlockOption, Message, encode_uint, split_path
 from .numbers import Code, OptionNumber, Type, dotted
 from .observe import Observation, ObservationRegistry, ServerObservation
@@ -269,10 +285,11 @@ class Endpoint:
         clock: Callable[[], float] | None = None,
         rng: random.Random | None = None,
         block_size: int = 1024,
-        max_body_size: int = 1 << 20,
+        max_body_size: int | None = None,
         notify_con_every: int = 20,
         notify_con_interval: float = 86400.0,
         dedup_limit: int = 200_000,
+        limits: Limits | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._transport = transport
@@ -280,12 +297,42 @@ class Endpoint:
         self._clock: Callable[[], float] = clock if clock is not None else _loop_clock(self._loop)
         self._szx = BlockOption.szx_for_size(block_size)
         self._block_size = block_size
+        limits = limits if limits is not None else Limits()
+        self._limits = limits
+        if max_body_size is None:
+            max_body_size = limits.max_body_size
         self._max_body = max_body_size
-        self._block1 = Block1Receiver(
-            max_body_size, self._szx, self._layer.params.exchange_lifetime
+        self._transfer_timeout = (
+            limits.transfer_timeout
+            if limits.transfer_timeout is not None
+            else self._layer.params.exchange_lifetime
         )
-        self._block2_cache = Block2Cache(self._layer.params.exchange_lifetime)
-        self._registry = ObservationRegistry(notify_con_every, notify_con_interval)
+        self._block1_budget = PeerCounts(limits.block1_per_peer, limits.block1_total)
+        self._block1 = Block1Receiver(
+            max_body_size,
+            self._szx,
+            self._transfer_timeout,
+            budget=self._block1_budget,
+            max_buffered=limits.block1_buffered_total,
+            retry_after=limits.retry_after,
+        )
+        self._block2_cache = Block2Cache(
+            self._transfer_timeout,
+            limits.block2_total,
+            per_peer=limits.block2_per_peer,
+            max_body_size=max_body_size,
+        )
+        self._registry = ObservationRegistry(
+            notify_con_every,
+            notify_con_interval,
+            per_peer=limits.observations_per_peer,
+            total=limits.observations_total,
+        )
+        # Requests whose handler is still running (it suspended), per peer and in all.
+        self._pending = PeerCounts(limits.pending_per_peer, limits.pending_total)
+        self._warn = WarningGate(logger, limits.warning_interval)
+        self._transfer_timer: asyncio.TimerHandle | None = None
+        self._transfer_timer_at = _INFINITY
         self._observation_listeners: list[ObservationListener] = []
         self._resources: dict[tuple[str, ...], Handler] = {}
         self._streams: dict[tuple[str, ...], _StreamRoute] = {}
@@ -333,6 +380,21 @@ class Endpoint:
         return self._layer.params
 
     @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    def held(self) -> dict[str, int]:
+        """What peers make this endpoint hold now, by kind (for monitoring and tests)."""
+        return {
+            "block1": len(self._block1_budget),
+            "block1_bytes": self._block1.buffered,
+            "block2": len(self._block2_cache),
+            "pending": len(self._pending),
+            "separate": self._layer.separate_total,
+            "observations": len(self._registry),
+        }
+
+    @property
     def closed(self) -> bool:
         return self._closed
 
@@ -348,6 +410,10 @@ class Endpoint:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._transfer_timer is not None:
+            self._transfer_timer.cancel()
+            self._transfer_timer = None
+        self._block1.abort_all()
         self._layer.abort_all(EndpointClosed("endpoint closed"), self._clock())
         self._flush()
         for route in self._streams.values():
@@ -389,20 +455,31 @@ class Endpoint:
         """Hand Block1 bodies under ``path_prefix`` to ``handler`` block by block.
 
         ``max_size`` bounds the body (None: no limit); ``idle_timeout``
-        (default EXCHANGE_LIFETIME) drops a transfer whose next block does not
-        come. See the module docstring.
+        (default: the transfer timeout of the endpoint's limits,
+        EXCHANGE_LIFETIME unless set) drops a transfer whose next block does
+        not come. The transfers count against the endpoint's Block1 bounds.
+        See the module docstring.
         """
         key = self._path(path_prefix)
         self.remove_block1_stream(key)
-        lifetime = idle_timeout if idle_timeout is not None else self.params.exchange_lifetime
-        stream = Block1Stream(max_size, self._szx, lifetime)
+        lifetime = idle_timeout if idle_timeout is not None else self._transfer_timeout
+        stream = Block1Stream(
+            max_size,
+            self._szx,
+            lifetime,
+            budget=self._block1_budget,
+            retry_after=self._limits.retry_after,
+        )
         self._streams[key] = _StreamRoute(handler, on_abort, stream)
 
     def remove_block1_stream(self, path_prefix: str | Sequence[str]) -> None:
         """Stop streaming under ``path_prefix``; transfers under way are dropped silently."""
         route = self._streams.pop(self._path(path_prefix), None)
-        if route is not None and route.timer is not None:
-            route.timer.cancel()
+        if route is not None:
+            if route.timer is not None:
+                route.timer.cancel()
+            route.stream.abort_all()
+            route.stream.take_aborted()
 
     def set_fallback_handler(self, handler: Handler | None) -> None:
         """Handler for requests no resource prefix matches (default: 4.04)."""
@@ -526,6 +603,23 @@ class Endpoint:
     # ---------------------------------------------------------- server role
 
     def _on_request(self, request: Message, remote: Address, incoming: Incoming) -> None:
+        if self._pending.total or self._layer.separate_total:
+            refused = self._busy(remote)
+            if refused is not None:
+                self._warn(
+                    "pending",
+                    "CoAP request from %s refused with 5.03: %s bound on requests in "
+                    "progress reached (%d handlers running, %d separate responses unacknowledged)",
+                    remote,
+                    refused,
+                    self._pending.total,
+                    self._layer.separate_total,
+                )
+                busy = service_unavailable(
+                    self._limits.retry_after, "too many requests in progress"
+                )
+                self._layer.respond(incoming, busy, self._clock())
+                return
         ctx: _ServerCtx | None = None
         try:
             for number, _ in request.options:
@@ -546,10 +640,22 @@ class Endpoint:
             return
         if ctx is None:
             # No Observe, Block1 or Block2: no per-request context object needed.
-            self._invoke(handler, request, remote, self._on_plain_done, (request, remote, incoming))
+            self._invoke(
+                handler,
+                request,
+                remote,
+                self._on_plain_done,
+                (request, remote, incoming),
+                counted=True,
+            )
             return
         ctx.handler = handler
-        self._invoke(handler, request, remote, self._on_handler_done, ctx)
+        self._invoke(handler, request, remote, self._on_handler_done, ctx, counted=True)
+
+    def _busy(self, remote: Address) -> str | None:
+        """Which bound on requests in progress a new request of ``remote`` would pass."""
+        layer = self._layer
+        return self._pending.refusal(remote, layer.separate_responses(remote), layer.separate_total)
 
     def _on_plain_done(self, response: Message, state: tuple[Message, Address, Incoming]) -> None:
         """Answer a request that came without Observe, Block1 or Block2."""
@@ -582,6 +688,10 @@ class Endpoint:
                 return False
             result = self._block1.feed(ctx.remote, request, self._clock())
             if result.response is not None:
+                if result.limit is not None:
+                    self._block1_refused(ctx.remote, result.limit, result.response)
+                elif result.response.code == Code.CONTINUE:
+                    self._arm_transfer_timer()
                 self._layer.respond(ctx.incoming, result.response, self._clock())
                 return False
             ctx.block1_echo = result.echo
@@ -603,6 +713,8 @@ class Endpoint:
         step = route.stream.feed(ctx.remote, ctx.request, self._clock())
         self._report_aborts(route)
         if step.response is not None:
+            if step.limit is not None:
+                self._block1_refused(ctx.remote, step.limit, step.response)
             self._layer.respond(ctx.incoming, step.response, self._clock())
             return
         self._arm_stream_timer(route)
@@ -615,7 +727,70 @@ class Endpoint:
                 return Message(code=Code.CHANGED if last else Code.CONTINUE)
             return answer
 
-        self._invoke(run, ctx.request, ctx.remote, self._on_stream_done, (route, step, ctx))
+        self._invoke(
+            run, ctx.request, ctx.remote, self._on_stream_done, (route, step, ctx), counted=True
+        )
+
+    def _block1_refused(self, remote: Address, limit: str, response: Message) -> None:
+        if limit == "too large":
+            self._warn(
+                "block1-size",
+                "Block1 body from %s refused with 4.13: larger than %d bytes",
+                remote,
+                self._max_body,
+            )
+            return
+        if limit == "buffered":
+            what = f"{self._block1.buffered} bytes buffered, at most {self._block1.max_buffered}"
+        else:
+            budget = self._block1_budget
+            what = (
+                f"{budget.of(remote)} of this peer (at most {budget.per_peer}), "
+                f"{budget.total} in all (at most {budget.total_limit})"
+            )
+        self._warn(
+            "block1",
+            "Block1 transfer from %s refused with 5.03 (Max-Age %d): %s bound reached (%s)",
+            remote,
+            self._limits.retry_after,
+            limit,
+            what,
+        )
+
+    # ------------------------------------------------------- transfer expiry
+
+    def _arm_transfer_timer(self) -> None:
+        """Arm one timer for the earliest expiry of a reassembly or a kept Block2 response."""
+        if self._closed:
+            return
+        deadlines = [
+            d
+            for d in (self._block1.next_expiry(), self._block2_cache.next_expiry())
+            if d is not None
+        ]
+        if not deadlines:
+            return
+        deadline = min(deadlines)
+        timer = self._transfer_timer
+        if timer is not None:
+            if self._transfer_timer_at <= deadline:
+                return
+            timer.cancel()
+        self._transfer_timer_at = deadline
+        delay = max(deadline - self._clock(), 0.0) + 0.001
+        self._transfer_timer = self._loop.call_later(delay, self._on_transfer_timer)
+
+    def _on_transfer_timer(self) -> None:
+        self._transfer_timer = None
+        self._transfer_timer_at = _INFINITY
+        if self._closed:
+            return
+        now = self._clock()
+        dropped = self._block1.expire(now)
+        if dropped:
+            logger.debug("%d idle Block1 transfer(s) dropped", dropped)
+        self._block2_cache.expire(now)
+        self._arm_transfer_timer()
 
     def _on_stream_done(
         self, response: Message, state: tuple[_StreamRoute, Block1StreamStep, _ServerCtx]
@@ -672,13 +847,20 @@ class Endpoint:
         remote: Address,
         done: Callable[[Message, Any], None],
         ctx: Any,
+        *,
+        counted: bool = False,
     ) -> None:
-        """Run ``handler`` eagerly; continue in a Task only if it suspends."""
+        """Run ``handler`` eagerly; continue in a Task only if it suspends.
+
+        ``counted``: a peer's request, counted against the bounds on requests in
+        progress while its handler is suspended.
+        """
         try:
             result = handler(request, remote)
             if isinstance(result, Message):
                 done(result, ctx)
                 return
+            peer = remote if counted else None
             if type(result) is CoroutineType:
                 try:
                     first = result.send(None)
@@ -686,10 +868,16 @@ class Endpoint:
                     done(self._checked(stop.value, request), ctx)
                     return
                 resumed = _Resumed(result, first)
-                task = self._loop.create_task(self._finish_handler(resumed, request, done, ctx))
+                task = self._loop.create_task(
+                    self._finish_handler(resumed, request, done, ctx, peer)
+                )
                 task.add_done_callback(resumed.abandon_if_cancelled)
             else:
-                task = self._loop.create_task(self._finish_handler(result, request, done, ctx))
+                task = self._loop.create_task(
+                    self._finish_handler(result, request, done, ctx, peer)
+                )
+            if peer is not None:
+                self._pending.add(peer)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         except (Exception, asyncio.CancelledError) as exc:
@@ -701,15 +889,20 @@ class Endpoint:
         request: Message,
         done: Callable[[Message, Any], None],
         ctx: Any,
+        peer: Address | None = None,
     ) -> None:
         try:
-            response = self._checked(await awaitable, request)
-        except asyncio.CancelledError:
-            if self._closed:
-                raise
-            response = self._handler_failed(asyncio.CancelledError(), request)
-        except Exception as exc:
-            response = self._handler_failed(exc, request)
+            try:
+                response = self._checked(await awaitable, request)
+            except asyncio.CancelledError:
+                if self._closed:
+                    raise
+                response = self._handler_failed(asyncio.CancelledError(), request)
+            except Exception as exc:
+                response = self._handler_failed(exc, request)
+        finally:
+            if peer is not None:
+                self._pending.remove(peer)
         if self._closed:
             return
         done(response, ctx)
@@ -739,7 +932,7 @@ class Endpoint:
             full = response
             response = serve_block2(full, ctx.block2, self._szx)
             if len(full.payload) > len(response.payload):
-                self._block2_cache.store(ctx.remote, ctx.request, full, self._clock())
+                self._keep_block2(ctx.remote, ctx.request, full, self._clock())
         if ctx.block1_echo is not None:
             response = Message(
                 response.type,
@@ -751,10 +944,40 @@ class Endpoint:
             )
         self._layer.respond(ctx.incoming, response, self._clock())
 
+    def _keep_block2(self, remote: Address, request: Message, full: Message, now: float) -> None:
+        """Keep a large response for its later blocks; warn when a bound is met."""
+        cache = self._block2_cache
+        bound = cache.store(remote, request, full, now)
+        if bound is not None:
+            if bound == "too large":
+                self._warn(
+                    "block2-size",
+                    "Block2 response of %d bytes to %s not kept for its later blocks "
+                    "(larger than %d bytes)",
+                    len(full.payload),
+                    remote,
+                    self._max_body,
+                )
+            else:
+                self._warn(
+                    "block2",
+                    "Block2 responses: %s bound reached (%d of %s, %d in all); the oldest "
+                    "one was dropped",
+                    bound,
+                    cache.count(remote),
+                    remote,
+                    len(cache),
+                )
+        self._arm_transfer_timer()
+
     # -------------------------------------------------------- observe: server
 
     def _observe_response(self, response: Message, ctx: _ServerCtx) -> Message:
-        """Register or drop the observer of a GET/FETCH with Observe (RFC 7641 4.1)."""
+        """Register or drop the observer of a GET/FETCH with Observe (RFC 7641 4.1).
+
+        Beyond the bounds on observations the GET is answered without the Observe
+        option, as a plain GET (4.1), and the observer is not added.
+        """
         request = ctx.request
         accepted = (
             ctx.observe == 0
@@ -764,6 +987,19 @@ class Endpoint:
         )
         options = [o for o in response.options if o[0] != _OBSERVE]
         if accepted:
+            refused = self._registry.refusal(ctx.remote, request.token)
+            if refused is not None:
+                registry = self._registry
+                self._warn(
+                    "observe",
+                    "observation from %s not added: %s bound reached (%d of this peer, "
+                    "%d in all); answered as a plain GET",
+                    ctx.remote,
+                    refused,
+                    registry.count(ctx.remote),
+                    len(registry),
+                )
+                return Message(response.type, response.code, 0, b"", options, response.payload)
             obs = self._registry.add(ctx.remote, request, ctx.handler, self._clock())
             options.append((_OBSERVE, encode_uint(self._registry.next_sequence())))
             self._notify_listeners(obs, True)
@@ -845,7 +1081,7 @@ class Endpoint:
         msg_type = registry.notification_type(obs, now, confirmable)
         msg = Message(msg_type, response.code, 0, obs.token, options, response.payload)
         if len(msg.payload) > self._block_size:
-            self._block2_cache.store(obs.remote, obs.request, msg, now)
+            self._keep_block2(obs.remote, obs.request, msg, now)
             msg = serve_block2(msg, None, self._szx)
         if obs.in_flight is not None and not final:
             # RFC 7641 4.5.2: wait for the ACK, then send only the newest state.

@@ -89,19 +89,51 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+class _NotFinite(ValueError):
+    """A JSON number too large for binary64 (``1e999``): ``literal`` is its text."""
+
+    def __init__(self, literal: str) -> None:
+        self.literal = literal
+        super().__init__(f"number {literal[:40]} is not a finite binary64 number")
+
+
+def _finite_float(literal: str) -> float:
+    """A JSON number with a fraction or an exponent; one that overflows to infinity is refused.
+
+    JSON (RFC 8259 section 6) has no infinities and LwM2M values and times are finite
+    numbers, so ``1e999`` is a bad payload, not a value.
+    """
+    value = float(literal)
+    if value - value != 0.0:  # infinite (a JSON number text is never NaN)
+        raise _NotFinite(literal)
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def load_json(payload: bytes, what: str) -> object:
-    """Parse a UTF-8 JSON payload; DecodeError on any failure."""
+    """Parse a UTF-8 JSON payload; DecodeError on any failure.
+
+    NaN, Infinity and numbers that overflow binary64 are refused, and so is nesting
+    deeper than the interpreter's recursion limit (the error, not a RecursionError).
+    """
     try:
-        return _DECODER.decode(payload.decode("utf-8"))
+        text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DecodeError(f"{what}: invalid UTF-8", exc.start) from None
+    try:
+        return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise DecodeError(f"{what}: {exc.msg}", exc.pos) from None
-    except (ValueError, RecursionError) as exc:
+    except _NotFinite as exc:
+        # the first occurrence of the number's text: its place in all but contrived payloads
+        at = text.find(exc.literal)
+        raise DecodeError(f"{what}: {exc}", at if at >= 0 else None) from None
+    except RecursionError:
+        raise DecodeError(f"{what}: values nested too deeply") from None
+    except ValueError as exc:
         raise DecodeError(f"{what}: {exc}") from None
 
 

@@ -28,6 +28,11 @@ Values (LwM2M Core TS Appendix C):
 Resources without a definition decode as Opaque ``bytes`` (TLV does not carry the type);
 whether such a resource is multiple follows the TLV type bits.
 
+Decoding is lenient in one case peers are known to produce: a resource the definition
+says is multiple, sent as one "resource with value" entry, is read as resource instance 0
+of that resource (a :class:`MultiResourceNode`), and a warning naming the path is logged.
+The opposite, a single-instance resource sent as a Multiple Resource TLV, stays an error.
+
 Canonical form (what :func:`encode` emits, so ``encode(decode(x)) == x`` for it):
 
 - entries in the order of the node's dicts (decode keeps the payload order);
@@ -39,6 +44,7 @@ Canonical form (what :func:`encode` emits, so ``encode(decode(x)) == x`` for it)
 
 from __future__ import annotations
 
+import logging
 import math
 import struct
 from collections.abc import Callable
@@ -61,6 +67,8 @@ from lwm2m.model import (
 )
 
 __all__ = ["decode", "encode"]
+
+_log = logging.getLogger(__name__)
 
 OBJECT_INSTANCE = 0x00
 RESOURCE_INSTANCE = 0x40
@@ -582,14 +590,20 @@ def _decode_resource(
     if kind == RESOURCE:
         if codec is None:
             return ResourceNode(rid, buf[s:e])
-        if codec.multiple:
-            raise DecodeError(
-                f"TLV {_where(where)}/{rid}: multiple-instance resource sent as single", s
-            )
         try:
-            return ResourceNode(rid, codec.decode(buf[s:e]))
+            value = codec.decode(buf[s:e])
         except ValueError as exc:
             raise DecodeError(f"TLV {_where(where)}/{rid} ({codec.type_name}): {exc}", s) from None
+        if codec.multiple:
+            # Lenient: a multiple-instance resource sent as one value is instance 0.
+            _log.warning(
+                "TLV %s/%d: multiple-instance resource sent as a single value, "
+                "read as resource instance 0",
+                _where(where),
+                rid,
+            )
+            return MultiResourceNode(rid, {0: value})
+        return ResourceNode(rid, value)
     if kind == MULTIPLE_RESOURCE:
         if codec is not None and not codec.multiple:
             raise DecodeError(

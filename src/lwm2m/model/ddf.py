@@ -6,11 +6,14 @@ ObjectType="MODefinition">`` elements; each lists its resources as
 (any prefix, or none), unknown elements are skipped.
 
 The files come from users and third parties, so the loader is strict and
-safe: DOCTYPE and ENTITY declarations are refused before the parser sees
-the text (no entity expansion, no external resources), and every problem
-raises :class:`~lwm2m.errors.DecodeError` with the file name and the
-element path, e.g. ``objects/foo.xml: Object[0]/Resources/Item[ID=5]/Type:
-unknown type 'Strng'``.
+safe: the document is decoded to text first (UTF-8, UTF-16 and UTF-32 with
+or without a byte order mark, or the encoding its XML declaration names),
+then parsed by expat, which refuses a DOCTYPE declaration the moment it
+starts, so there is no DTD, no entity declaration, no entity expansion and no
+external resource whatever the encoding. Every problem raises
+:class:`~lwm2m.errors.DecodeError` with the file name and the element path,
+e.g. ``objects/foo.xml: Object[0]/Resources/Item[ID=5]/Type: unknown type
+'Strng'``, or the line and column of a syntax error.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import codecs
 import re
 import xml.etree.ElementTree as ET
+from xml.parsers import expat
 from pathlib import Path as FsPath
 
 from lwm2m.errors import DecodeError, ModelError
@@ -30,10 +34,9 @@ __all__ = ["dump_ddf", "load_ddf_bytes", "load_ddf_path", "object_urn"]
 _SCHEMA_LOCATION = "http://www.openmobilealliance.org/tech/profiles/LWM2M-v1_1.xsd"
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 
-_DECLARATION_RE = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
-_ENCODING_RE = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
-_VERSION_RE = re.compile(r"^\d+\.\d+(?:\.\d+)?$")
-_ID_RE = re.compile(r"^\d{1,5}$")
+_ENCODING_RE = re.compile(rb"""<\?xml[^>]*?encoding\s*+=\s*+["']([A-Za-z0-9._-]++)["']""")
+_VERSION_RE = re.compile(r"\d++\.\d++(?:\.\d++)?+")
+_ID_RE = re.compile(r"\d{1,5}")
 
 
 def object_urn(object_id: int, version: str = "1.0") -> str:
@@ -82,27 +85,79 @@ def load_ddf_path(path: FsPath) -> list[ObjectDef]:
 
 def load_ddf_bytes(data: bytes, name: str = "<ddf>") -> list[ObjectDef]:
     """Parse DDF XML ``data``; ``name`` (usually the file name) prefixes every error message."""
-    text = _decode(data, name)
-    m = _DECLARATION_RE.search(text)
-    if m:
-        raise DecodeError(
-            f"{name}: {m.group(1).upper()} declarations are not allowed in DDF files "
-            f"(refused before parsing, at character {m.start()})"
+    return _Loader(name).document(_parse(_decode(data, name), name))
+
+
+def _xml_name(name: str) -> str:
+    """ElementTree's spelling of an expat name: "uri}local" -> "{uri}local"."""
+    return "{" + name if "}" in name else name
+
+
+def _parse(text: str, name: str) -> ET.Element:
+    """Parse the document text into an element tree; any DTD is refused.
+
+    Expat reports the start of a DOCTYPE before it reads any declaration in it, and
+    the handler stops the parse there: entities are never declared, so never
+    expanded, and nothing external is ever loaded. The parser reads the text it is
+    given (Python hands it over as UTF-8 whatever the document declares), so no
+    choice of encoding can hide a declaration from this check. Entity and external
+    reference handlers refuse as well, in case a DTD ever got through.
+    """
+    builder = ET.TreeBuilder()
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.buffer_text = True
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+
+    def refuse(what: str) -> DecodeError:
+        return DecodeError(
+            f"{name}: {what} declarations are not allowed in DDF files (line "
+            f"{parser.CurrentLineNumber}, column {parser.CurrentColumnNumber})"
         )
+
+    def doctype(*_: object) -> None:
+        raise refuse("DOCTYPE")
+
+    def entity(*_: object) -> None:
+        raise refuse("ENTITY")
+
+    def external(*_: object) -> int:
+        raise refuse("external entity")
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        builder.start(_xml_name(tag), {_xml_name(k): v for k, v in attrs.items()})
+
+    def end(tag: str) -> None:
+        builder.end(_xml_name(tag))
+
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = entity
+    parser.UnparsedEntityDeclHandler = entity
+    parser.ExternalEntityRefHandler = external
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = builder.data
     try:
-        root = ET.fromstring(text)
-    except ET.ParseError as exc:
+        parser.Parse(text, True)
+    except expat.ExpatError as exc:
         raise DecodeError(f"{name}: not well-formed XML: {exc}") from None
-    return _Loader(name).document(root)
+    root: ET.Element = builder.close()
+    return root
 
 
 def _decode(data: bytes, name: str) -> str:
-    """Decode the document ourselves so that the DOCTYPE check sees the real text."""
+    """The document's text: by its byte order mark, its first bytes or its XML declaration."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise DecodeError(f"{name}: DDF data must be bytes, not {type(data).__name__}")
     raw = bytes(data)
+    # XML 1.0 Appendix F: the UTF-32 forms first (their first bytes start like UTF-16's).
     if raw.startswith(codecs.BOM_UTF8):
         encoding, raw = "utf-8", raw[len(codecs.BOM_UTF8) :]
+    elif raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        encoding = "utf-32"
+    elif raw.startswith(b"\x00\x00\x00<"):
+        encoding = "utf-32-be"
+    elif raw.startswith(b"<\x00\x00\x00"):
+        encoding = "utf-32-le"
     elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "utf-16"
     elif raw.startswith(b"\x00<"):
@@ -171,7 +226,7 @@ class _Loader:
 
     def ident(self, value: str | None, where: str, what: str) -> int:
         s = (value or "").strip()
-        if not _ID_RE.match(s):
+        if not _ID_RE.fullmatch(s):
             raise self.fail(where, f"{what} {value!r} is not a decimal integer")
         n = int(s)
         if n > MAX_ID:
@@ -180,7 +235,7 @@ class _Loader:
 
     def version(self, elem: ET.Element, tag: str, where: str) -> str:
         value = self.text(elem, tag, where, required=False) or "1.0"
-        if not _VERSION_RE.match(value):
+        if not _VERSION_RE.fullmatch(value):
             raise self.fail(f"{where}/{tag}", f"invalid version {value!r}")
         return value
 

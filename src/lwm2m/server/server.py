@@ -314,6 +314,27 @@ class Server:
             raise RuntimeError("the server is not started")
         return self._endpoint
 
+    def listeners(self) -> list[tuple[str, Address]]:
+        """Every CoAP listener as (URI scheme, bound address); empty before :meth:`start`."""
+        if self._endpoint is None:
+            return []
+        listeners = getattr(self._transport, "listeners", None)
+        if callable(listeners):
+            return list(listeners())
+        # a transport that holds DTLS sessions (it can close them) is coaps
+        secure = callable(getattr(self._transport, "close_sessions_of", None))
+        return [("coaps" if secure else "coap", self._endpoint.local_address)]
+
+    def close_secure_sessions(self, identity: bytes | str) -> int:
+        """Close the DTLS sessions of the peers that proved ``identity``; how many.
+
+        ``identity`` is a PSK identity (bytes) or a certificate subject or its CN
+        (text). A removed credential must not keep its sessions open; the peer's
+        next message needs a new handshake. 0 on a transport without sessions.
+        """
+        close = getattr(self._transport, "close_sessions_of", None)
+        return int(close(identity)) if callable(close) else 0
+
     def _now_mono(self) -> float:
         return (self._loop or asyncio.get_running_loop()).time()
 
@@ -494,6 +515,7 @@ class Server:
             return _error(Code.BAD_REQUEST, str(exc))
         if not isinstance(records, dict) or not records:
             return _error(Code.BAD_REQUEST, "Send carries no records")
+        dm.note_unmodelled(reg.endpoint, Path(), records, self.registry)
         self._client_seen(reg)
         self._events.publish(SendReceived(reg, records, content_format))
         return Message(code=Code.CHANGED)
@@ -670,7 +692,9 @@ class Server:
         async def operation(reg: Registration) -> Node:
             cf = format if format is not None else dm.default_format(reg, p, self.registry)
             response = await self._request(reg, dm.build_read(p, cf), timeout)
-            content = dm.decode_content(dm.check(response, Code.CONTENT), p, self.registry)
+            content = dm.decode_content(
+                dm.check(response, Code.CONTENT), p, self.registry, endpoint=reg.endpoint
+            )
             if isinstance(content, dict):
                 raise BadResponse(f"the answer for {p} holds composite records")
             return content
@@ -834,7 +858,7 @@ class Server:
             cf = self._composite_format(reg, format)
             message = dm.build_composite_paths(plist, cf)
             response = dm.check(await self._request(reg, message, timeout), Code.CONTENT)
-            return dm.decode_composite(response, self.registry)
+            return dm.decode_composite(response, self.registry, endpoint=reg.endpoint)
 
         return await self._run(target, operation)
 
@@ -940,7 +964,7 @@ class Server:
         try:
             first = await anext(coap)
             dm.check(first, Code.CONTENT)
-            initial = self._decode_notification(first, paths, composite)
+            initial = self._decode_notification(first, paths, composite, reg.endpoint)
         except BaseException:
             coap.forget()
             raise
@@ -970,11 +994,11 @@ class Server:
         return handle
 
     def _decode_notification(
-        self, message: Message, paths: tuple[Path, ...], composite: bool
+        self, message: Message, paths: tuple[Path, ...], composite: bool, endpoint: str
     ) -> Node | Records:
         if composite:
-            return dm.decode_composite(message, self.registry)
-        return dm.decode_content(message, paths[0], self.registry)
+            return dm.decode_composite(message, self.registry, endpoint=endpoint)
+        return dm.decode_content(message, paths[0], self.registry, endpoint=endpoint)
 
     async def _pump(self, handle: ObservationHandle) -> None:
         """Decode, publish and hand over every notification of one observation."""
@@ -984,7 +1008,9 @@ class Server:
                     log.info("observation of %s ended with %s", handle.endpoint, message.code)
                     break
                 try:
-                    content = self._decode_notification(message, handle.paths, handle.composite)
+                    content = self._decode_notification(
+                        message, handle.paths, handle.composite, handle.endpoint
+                    )
                     cf = message.content_format
                 except (BadResponse, DecodeError) as exc:
                     log.info("undecodable notification from %s: %s", handle.endpoint, exc)

@@ -23,8 +23,23 @@ Theory of operation:
   current association is a retransmission and goes to that association.
 * Handshakes are retransmitted on RFC 6347 4.2.4 timers; a handshake that
   does not finish within ``handshake_timeout`` and an association idle for
-  ``idle_timeout`` are removed by a periodic sweep. ``max_sessions`` bounds
-  the table.
+  ``idle_timeout`` are removed by a periodic sweep, without waiting for
+  traffic.
+* Bounds: ``max_sessions`` entries in the table (handshakes and sessions),
+  ``max_sessions_per_address`` of them per host (IP address, whatever the
+  port), ``max_handshakes`` handshakes in progress and
+  ``max_handshakes_per_address`` of them per host. A half-open handshake
+  costs tens of kilobytes (Mbed TLS record buffers and handshake state), and
+  one host can open one per source port. A ClientHello that would pass a
+  bound is dropped before Mbed TLS sees it (counted in
+  :attr:`DtlsServerTransport.refused_handshakes`), with one warning per kind
+  of bound and ``warning_interval``; the client sends it again on its own
+  timer. ``lwm2m.coap.limits.Limits.dtls_options()`` gives all these
+  arguments at once.
+* The C allocator keeps freed handshake buffers for the process; after a
+  sweep or a failure wave freed many entries, the heap is trimmed (glibc
+  ``malloc_trim``, where available) so that the memory of a flood of
+  half-open handshakes goes back to the system.
 * A peer's failure (bad record, failed handshake, alert) only ever affects
   that peer's entry.
 """
@@ -32,8 +47,10 @@ Theory of operation:
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from mbedtls import tls as mtls
 
@@ -62,10 +79,34 @@ SessionCallback = Callable[[Address, DtlsPeerInfo | None], None]
 _TIMER_SLACK = 0.01
 _TIMER_REPOLL = 0.02
 _RECORD_HEADER = 13
+#: Entries freed before the heap is trimmed at the next sweep.
+_TRIM_AFTER = 64
+
+_malloc_trim: Any = None
+_malloc_trim_loaded = False
+
+
+def _trim_heap() -> None:
+    """Give freed heap pages back to the system (glibc ``malloc_trim``); else nothing."""
+    global _malloc_trim, _malloc_trim_loaded
+    if not _malloc_trim_loaded:
+        _malloc_trim_loaded = True
+        try:
+            _malloc_trim = ctypes.CDLL(None).malloc_trim
+        except (OSError, AttributeError):
+            _malloc_trim = None
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 def _ignore_session(remote: Address, info: DtlsPeerInfo | None) -> None:
     return None
+
+
+def _common_name(subject: str) -> str | None:
+    """The CN of a subject as Mbed TLS writes it (``C=FR, O=Acme, CN=dev1``)."""
+    names = [part[3:] for part in subject.split(", ") if part.startswith("CN=")]
+    return names[-1] if names else None
 
 
 class _Peer:
@@ -95,12 +136,33 @@ class DtlsServerTransport(DatagramTransport):
         handshake_timeout: float,
         retransmit_initial: float,
         retransmit_max: float,
+        max_sessions_per_address: int | None = None,
+        max_handshakes: int | None = None,
+        max_handshakes_per_address: int | None = None,
+        warning_interval: float = 60.0,
     ) -> None:
         super().__init__()
         self._context = context
         self._psk = psk_adapter
         self._pinned = pinned
         self._max_sessions = max_sessions
+        self._max_per_host = (
+            max_sessions_per_address if max_sessions_per_address is not None else max_sessions
+        )
+        self._max_handshakes = max_handshakes if max_handshakes is not None else max_sessions
+        self._max_handshakes_per_host = (
+            max_handshakes_per_address
+            if max_handshakes_per_address is not None
+            else self._max_handshakes
+        )
+        self._warning_interval = warning_interval
+        self._warn_next: dict[str, float] = {}
+        self._warn_held: dict[str, int] = {}
+        # Table entries and handshakes in progress, per host and (handshakes) in all.
+        self._entries_by_host: dict[str, int] = {}
+        self._handshakes_by_host: dict[str, int] = {}
+        self._handshake_total = 0
+        self._freed = 0
         self._idle_timeout = idle_timeout
         self._handshake_timeout = handshake_timeout
         self._retransmit_initial = retransmit_initial
@@ -114,6 +176,8 @@ class DtlsServerTransport(DatagramTransport):
         self.dropped = 0
         """Datagrams dropped before reaching Mbed TLS (no association, not a ClientHello)."""
         self.failed_handshakes = 0
+        self.refused_handshakes = 0
+        """ClientHellos dropped because a bound on handshakes or sessions was reached."""
 
     @classmethod
     async def create(
@@ -130,12 +194,17 @@ class DtlsServerTransport(DatagramTransport):
         handshake_timeout: float = 30.0,
         retransmit_initial: float = 1.0,
         retransmit_max: float = 60.0,
+        max_sessions_per_address: int = 1000,
+        max_handshakes: int = 256,
+        max_handshakes_per_address: int = 32,
+        warning_interval: float = 60.0,
     ) -> DtlsServerTransport:
         """Bind ``host``/``port`` and accept DTLS clients.
 
         ``psk_store`` maps a PSK identity to its key (a mapping or a callable
         returning ``None`` for unknown identities); ``certificate`` gives the
         server's certificate and the CAs client certificates must chain to.
+        The ``max_*`` bounds are described in the module docstring.
         """
         if not cookie:
             raise ValueError(
@@ -144,6 +213,10 @@ class DtlsServerTransport(DatagramTransport):
             )
         if max_sessions < 1 or idle_timeout <= 0 or handshake_timeout <= 0:
             raise ValueError("max_sessions, idle_timeout and handshake_timeout must be positive")
+        if min(max_sessions_per_address, max_handshakes, max_handshakes_per_address) < 1:
+            raise ValueError("the bounds on sessions and handshakes must be positive")
+        if warning_interval <= 0:
+            raise ValueError("warning_interval must be positive")
         adapter = PskStoreAdapter(psk_store) if psk_store is not None else None
         config = server_configuration(
             adapter, certificate, ciphers, retransmit_initial, retransmit_max
@@ -158,6 +231,10 @@ class DtlsServerTransport(DatagramTransport):
             handshake_timeout=handshake_timeout,
             retransmit_initial=retransmit_initial,
             retransmit_max=retransmit_max,
+            max_sessions_per_address=max_sessions_per_address,
+            max_handshakes=max_handshakes,
+            max_handshakes_per_address=max_handshakes_per_address,
+            warning_interval=warning_interval,
         )
         udp = await UdpTransport.create(host, port)
         udp.set_callbacks(self._datagram, self._socket_error)
@@ -179,6 +256,11 @@ class DtlsServerTransport(DatagramTransport):
     def session_count(self) -> int:
         """Entries in the session table (established and handshaking)."""
         return len(self._peers)
+
+    @property
+    def handshake_count(self) -> int:
+        """Handshakes in progress (past the cookie exchange, not yet established)."""
+        return self._handshake_total
 
     def sessions(self) -> list[Address]:
         """Addresses with an established session."""
@@ -203,6 +285,28 @@ class DtlsServerTransport(DatagramTransport):
         peer = self._peers.get(remote)
         if peer is not None:
             self._close_peer(peer)
+
+    def close_sessions_of(self, identity: bytes | str) -> int:
+        """Close every session (and handshake) of a peer that proved ``identity``.
+
+        ``bytes`` is a PSK identity: it also ends handshakes that already looked
+        the key up. ``str`` is a certificate's subject as :meth:`peer_identity`
+        gives it, or just its common name (the LwM2M endpoint name). Each peer gets
+        a close_notify. Returns how many peers were closed.
+        """
+        if isinstance(identity, bytes):
+            matching = [p for p in self._peers.values() if p.psk_identity == identity]
+        else:
+            matching = [
+                p
+                for p in self._peers.values()
+                if p.info is not None
+                and p.info.subject is not None
+                and (p.info.subject == identity or _common_name(p.info.subject) == identity)
+            ]
+        for peer in matching:
+            self._close_peer(peer)
+        return len(matching)
 
     def send(self, data: bytes, remote: Address) -> None:
         peer = self._peers.get(remote)
@@ -282,11 +386,50 @@ class DtlsServerTransport(DatagramTransport):
             self._send_raw(out, remote)
         return plain
 
+    def _refusal(self, remote: Address, existing: _Peer | None) -> str | None:
+        """Which bound a handshake from ``remote`` would pass, or None.
+
+        A handshake replacing the entry of the same address adds no entry, and
+        one replacing a handshake adds no handshake either.
+        """
+        host = remote[0]
+        if existing is None or existing.info is not None:
+            if self._handshakes_by_host.get(host, 0) >= self._max_handshakes_per_host:
+                return f"handshakes per address ({self._max_handshakes_per_host})"
+            if self._handshake_total >= self._max_handshakes:
+                return f"handshakes in progress ({self._max_handshakes})"
+        if existing is None:
+            if self._entries_by_host.get(host, 0) >= self._max_per_host:
+                return f"sessions per address ({self._max_per_host})"
+            if len(self._peers) >= self._max_sessions:
+                return f"sessions ({self._max_sessions})"
+        return None
+
+    def _warn(self, key: str, message: str, *args: object) -> None:
+        """A warning, at most one per ``key`` and ``warning_interval``."""
+        now = self._loop.time()
+        if now < self._warn_next.get(key, -1.0):
+            self._warn_held[key] = self._warn_held.get(key, 0) + 1
+            return
+        self._warn_next[key] = now + self._warning_interval
+        held = self._warn_held.pop(key, 0)
+        if held:
+            message += " (%d more since the last such warning)"
+            args = (*args, held)
+        _log.warning(message, *args)
+
     def _hello(self, data: bytes, remote: Address, existing: _Peer | None) -> None:
         """A ClientHello that starts a handshake; stateless until its cookie verifies."""
-        if existing is None and len(self._peers) >= self._max_sessions:
+        refused = self._refusal(remote, existing)
+        if refused is not None:
             self.dropped += 1
-            _log.warning("DTLS session table full (%d); ClientHello dropped", self._max_sessions)
+            self.refused_handshakes += 1
+            self._warn(
+                refused.split(" (")[0],
+                "DTLS ClientHello from %s dropped: bound on %s reached",
+                remote,
+                refused,
+            )
             return
         buffer = self._context.wrap_buffers()
         buffer.setcookieparam(f"{remote[0]}|{remote[1]}".encode())
@@ -312,6 +455,10 @@ class DtlsServerTransport(DatagramTransport):
             self._remove(existing)
         peer = _Peer(remote, session, data[_RECORD_HEADER:], self._loop.time())
         self._peers[remote] = peer
+        host = remote[0]
+        self._entries_by_host[host] = self._entries_by_host.get(host, 0) + 1
+        self._handshakes_by_host[host] = self._handshakes_by_host.get(host, 0) + 1
+        self._handshake_total += 1
         self._schedule_retransmit(peer, session.retransmit_delay + _TIMER_SLACK)
 
     def _advance(self, peer: _Peer, *, timer: bool) -> None:
@@ -350,6 +497,7 @@ class DtlsServerTransport(DatagramTransport):
             self._close_peer(peer)
             return
         peer.info = DtlsPeerInfo(session.cipher_suite, peer.psk_identity, certificate, subject)
+        self._handshake_over(peer.address[0])
         peer.last_seen = self._loop.time()
         _log.debug("DTLS session with %s established (%s)", peer.address, peer.info.cipher_suite)
         self._on_session(peer.address, peer.info)
@@ -395,6 +543,9 @@ class DtlsServerTransport(DatagramTransport):
                 peer.address,
             )
             self._close_peer(peer)
+        if self._freed >= _TRIM_AFTER:
+            self._freed = 0
+            _trim_heap()
         self._schedule_sweep()
 
     # -- helpers -----------------------------------------------------------
@@ -411,8 +562,26 @@ class DtlsServerTransport(DatagramTransport):
             peer.timer = None
         if self._peers.get(peer.address) is peer:
             del self._peers[peer.address]
+            self._freed += 1
+            host = peer.address[0]
+            left = self._entries_by_host.get(host, 0) - 1
+            if left > 0:
+                self._entries_by_host[host] = left
+            else:
+                self._entries_by_host.pop(host, None)
             if peer.info is not None:
                 self._on_session(peer.address, None)
+            else:
+                self._handshake_over(host)
+
+    def _handshake_over(self, host: str) -> None:
+        """One handshake of ``host`` ended (established, failed or expired)."""
+        self._handshake_total -= 1
+        left = self._handshakes_by_host.get(host, 0) - 1
+        if left > 0:
+            self._handshakes_by_host[host] = left
+        else:
+            self._handshakes_by_host.pop(host, None)
 
     def _send_raw(self, datagrams: list[bytes], remote: Address) -> None:
         udp = self._udp

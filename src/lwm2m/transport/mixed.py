@@ -69,6 +69,16 @@ class UdpAndDtlsTransport(DatagramTransport):
             return None
         return self._dtls.peer_identity(remote)
 
+    def listeners(self) -> list[tuple[str, Address]]:
+        """(URI scheme, bound address) of both sockets: ``coap`` and ``coaps``."""
+        return [("coap", self._udp.local_address), ("coaps", self._dtls.local_address)]
+
+    def close_sessions_of(self, identity: bytes | str) -> int:
+        """Close the DTLS sessions of peers that proved ``identity`` (see
+        :meth:`DtlsServerTransport.close_sessions_of`); those peers are plain
+        UDP peers again until they handshake anew."""
+        return self._dtls.close_sessions_of(identity)
+
     @property
     def is_closed(self) -> bool:
         return self._udp.is_closed and self._dtls.is_closed

