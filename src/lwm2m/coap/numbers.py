@@ -173,6 +173,7 @@ class ContentFormat(IntEnum):
 
     TEXT_PLAIN = 0
     LINK_FORMAT = 40
+    LWM2M_JSON_OLD = 1543  # OMA JSON under its pre-1.0 number (LwM2M 1.0 drafts)
     OCTET_STREAM = 42
     JSON = 50
     CBOR = 60

@@ -19,6 +19,11 @@ number   media type                      module
 
 The link format (40) is not node-valued; use :mod:`.link`. An unknown number, or one
 whose module is not available, raises :class:`UnsupportedFormat` (CoAP 4.15 / 4.06).
+
+:func:`decode` also reads 1543, the number OMA JSON had before LwM2M 1.0 and that
+older clients still send, as OMA JSON (11543). It is never written: :func:`encode`,
+:data:`ALL_FORMATS` and content negotiation know only 11543; :data:`DECODE_FORMATS`
+lists every number :func:`decode` takes.
 """
 
 from __future__ import annotations
@@ -31,7 +36,15 @@ from lwm2m.errors import UnsupportedFormat
 from lwm2m.formats.negotiation import choose_format, supports
 from lwm2m.model import Node, Path, Records, Registry, default_registry
 
-__all__ = ["ALL_FORMATS", "choose_format", "decode", "encode", "format_name", "supports"]
+__all__ = [
+    "ALL_FORMATS",
+    "DECODE_FORMATS",
+    "choose_format",
+    "decode",
+    "encode",
+    "format_name",
+    "supports",
+]
 
 
 class _Codec(Protocol):
@@ -54,6 +67,14 @@ _MODULES: dict[int, str] = {
 #: The node-valued content formats, by number.
 ALL_FORMATS: tuple[ContentFormat, ...] = tuple(ContentFormat(cf) for cf in sorted(_MODULES))
 
+# Numbers decoded as another format: the pre-1.0 number of OMA JSON.
+_DECODE_ALIASES: dict[int, int] = {ContentFormat.LWM2M_JSON_OLD: ContentFormat.LWM2M_JSON}
+
+#: Every content format :func:`decode` takes: :data:`ALL_FORMATS` and the old numbers.
+DECODE_FORMATS: tuple[ContentFormat, ...] = tuple(
+    ContentFormat(cf) for cf in sorted({*_MODULES, *_DECODE_ALIASES})
+)
+
 _NAMES: dict[int, str] = {
     ContentFormat.TEXT_PLAIN: "text/plain",
     ContentFormat.LINK_FORMAT: "application/link-format",
@@ -64,6 +85,7 @@ _NAMES: dict[int, str] = {
     ContentFormat.SENML_CBOR: "application/senml+cbor",
     ContentFormat.LWM2M_TLV: "application/vnd.oma.lwm2m+tlv",
     ContentFormat.LWM2M_JSON: "application/vnd.oma.lwm2m+json",
+    ContentFormat.LWM2M_JSON_OLD: "application/vnd.oma.lwm2m+json (pre-1.0 number 1543)",
     ContentFormat.LWM2M_CBOR: "application/vnd.oma.lwm2m+cbor",
 }
 
@@ -123,8 +145,11 @@ def decode(
 
     Raise :class:`DecodeError` for a malformed payload (CoAP 4.00) and
     :class:`UnsupportedFormat` when the format cannot carry this path (4.15).
+    1543 is read as OMA JSON (11543).
     """
-    codec = _loaded.get(content_format) or _codec(content_format)
+    codec = _loaded.get(content_format) or _codec(
+        _DECODE_ALIASES.get(content_format, content_format)
+    )
     return codec.decode(
         payload,
         path if type(path) is Path else Path.parse(path),

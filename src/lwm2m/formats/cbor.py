@@ -35,6 +35,7 @@ import math
 import cbor2
 
 from lwm2m.errors import DecodeError, EncodeError
+from lwm2m.formats._numbers import int_text
 from lwm2m.formats._single import single_target, single_value
 from lwm2m.model import (
     Node,
@@ -59,9 +60,9 @@ _SCALAR_MAJORS = frozenset({0, 1, 2, 3, 7})
 def _check_int(rtype: ResourceType | None, value: int) -> None:
     if rtype is ResourceType.UNSIGNED_INTEGER:
         if not 0 <= value <= UINT64_MAX:
-            raise ValueError(f"{value} is out of range for an unsigned 64-bit integer")
+            raise ValueError(f"{int_text(value)} is out of range for an unsigned 64-bit integer")
     elif not INT64_MIN <= value <= INT64_MAX:
-        raise ValueError(f"{value} does not fit a signed 64-bit integer")
+        raise ValueError(f"{int_text(value)} does not fit a signed 64-bit integer")
 
 
 def _to_cbor(rtype: ResourceType | None, value: Value) -> bytes:
@@ -127,7 +128,7 @@ def _from_item(rtype: ResourceType | None, item: object, tagged: bool) -> Value:
         if rtype is ResourceType.FLOAT:
             value = float(item)
             if math.isinf(value):
-                raise ValueError(f"{item} overflows a binary64 float")
+                raise ValueError(f"{int_text(item)} overflows a binary64 float")
             return value
         if rtype is not None and rtype not in _INTEGER_TYPES:
             raise ValueError(f"expected {rtype.value}, got an integer")

@@ -8,8 +8,14 @@ values are ``v`` (numbers and Time), ``sv`` (strings; Opaque as base64),
 
 Canonical form emitted by :func:`encode`: keys ``bn`` then ``e``; ``bn`` is
 the request path with a trailing "/" and entry names are relative ("7/0"); a
-single resource or resource instance has ``bn`` set to its full path and
-one entry without ``n``. LwM2M 1.0 has no composite operations: the root
+single resource or resource instance is one entry named relative to its
+instance: ``{"bn":"/3/0/","e":[{"n":"14","sv":"+02:00"}]}`` for /3/0/14,
+``{"bn":"/3/0/","e":[{"n":"7/1","v":5000}]}`` for /3/0/7/1 (the form every
+peer parses; some answer a ``bn`` that names the resource itself with 4.04
+or 5.00). Decoding accepts that form, a ``bn`` that is the full path of the
+value with an entry without ``n``, and full paths in ``n`` without ``bn``.
+The pre-1.0 content format number 1543 of this format is decoded as 11543
+by :mod:`lwm2m.formats`. LwM2M 1.0 has no composite operations: the root
 path and :data:`~lwm2m.model.Records` raise
 :class:`~lwm2m.errors.UnsupportedFormat` (both ways). Opaque is standard
 base64 with padding (decoding also accepts it without padding); no time
@@ -20,12 +26,13 @@ fields; no white space; text as UTF-8; NaN and infinities raise
 from __future__ import annotations
 
 import binascii
+import math
 from collections.abc import Callable
 
 from lwm2m.errors import DecodeError, UnsupportedFormat
 from lwm2m.formats import senml, senml_json
 from lwm2m.formats.senml_json import load_json
-from lwm2m.model import Node, Path, Records, Registry, ResourceType
+from lwm2m.model import Node, Path, Records, Registry, ResourceNode, ResourceType
 
 
 def b64_decode(raw: object) -> bytes:
@@ -83,6 +90,11 @@ def encode(node: Node | Records, path: Path, registry: Registry) -> bytes:
     if isinstance(node, dict):
         raise UnsupportedFormat("LwM2M JSON (11543) cannot carry composite records")
     bn, items = senml.leaves(node, path, registry)
+    if len(path) > 2 and isinstance(node, ResourceNode):
+        # one value: named relative to its instance ("14", "7/1"), not by bn alone
+        ((_, kind, value),) = items
+        bn = senml.base_name(path[:2])
+        items = [("/".join(map(str, path[2:])), kind, value)]
     entries = ",".join(senml_json.record_texts(items, _HEADS, _VALUE_TEXT))
     # bn is the request path, digits and slashes: no escaping needed
     return senml_json.utf8(f'{{"bn":"{bn}","e":[{entries}]}}' if bn else f'{{"e":[{entries}]}}')
@@ -97,8 +109,8 @@ def decode(payload: bytes, path: Path, registry: Registry) -> Node | Records:
     if type(bn) is not str:
         raise DecodeError(f"{DIALECT.name}: field bn is not text")
     bt = doc.get("bt", 0)
-    if (type(bt) is not int and type(bt) is not float) or bt != bt:
-        raise DecodeError(f"{DIALECT.name}: field bt is not a number")
+    if type(bt) is not int and (type(bt) is not float or not math.isfinite(bt)):
+        raise DecodeError(f"{DIALECT.name}: field bt is not a finite number")
     if "e" not in doc:
         raise DecodeError(f"{DIALECT.name}: no entry array 'e'")
     return senml.decode_items(doc["e"], DIALECT, path, registry, bn)

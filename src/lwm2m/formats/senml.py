@@ -23,8 +23,9 @@ Float becomes ``float``); a value that breaks the definition raises
 :class:`~lwm2m.errors.DecodeError` naming the record index and the field.
 Only the type and its 64-bit range are checked here, not the DDF range.
 
-Time fields are checked to be numbers and are otherwise not kept: the node
-model carries no timestamps. When a name occurs twice (a Send with history)
+Time fields are checked to be finite numbers (a NaN or infinite ``bt`` or
+``t`` is a :class:`~lwm2m.errors.DecodeError`) and are otherwise not kept:
+the node model carries no timestamps. When a name occurs twice (a Send with history)
 the last record wins. Fields RFC 8428 section 4.4 calls must-understand
 (labels ending in ``_``) are rejected; other unknown fields are ignored.
 
@@ -45,8 +46,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from math import isfinite
 
 from lwm2m.errors import DecodeError, EncodeError
+from lwm2m.formats._numbers import int_text
 from lwm2m.model import (
     MAX_ID,
     InstanceNode,
@@ -117,14 +120,14 @@ def _to_integral(raw: object) -> int:
 def _to_int64(raw: object) -> Value:
     v = _to_integral(raw)
     if not INT64_MIN <= v <= INT64_MAX:
-        raise ValueError(f"{v} does not fit a signed 64-bit integer")
+        raise ValueError(f"{int_text(v)} does not fit a signed 64-bit integer")
     return v
 
 
 def _to_uint64(raw: object) -> Value:
     v = _to_integral(raw)
     if not 0 <= v <= UINT64_MAX:
-        raise ValueError(f"{v} out of range for an unsigned 64-bit integer")
+        raise ValueError(f"{int_text(v)} out of range for an unsigned 64-bit integer")
     return v
 
 
@@ -141,7 +144,7 @@ def _to_number(raw: object) -> Value:
         return raw
     if type(raw) is int:
         if not INT64_MIN <= raw <= UINT64_MAX:
-            raise ValueError(f"{raw} does not fit a 64-bit integer")
+            raise ValueError(f"{int_text(raw)} does not fit a 64-bit integer")
         return raw
     raise ValueError(f"expected a number, got {type(raw).__name__}")
 
@@ -417,8 +420,8 @@ def _fields(
                 n = x
             else:
                 bn = x
-        elif (type(x) is not int and type(x) is not float) or x != x:
-            raise DecodeError(f"{d.name} record {idx}: field {d.labels[f]} is not a number")
+        elif type(x) is not int and (type(x) is not float or not isfinite(x)):
+            raise DecodeError(f"{d.name} record {idx}: field {d.labels[f]} is not a finite number")
         elif f == BVER and x > SENML_VERSION:
             # A pack of a later version MUST NOT be used (RFC 8428 section 4.4).
             raise DecodeError(f"{d.name} record {idx}: field {d.labels[f]} {x} is above 10")
@@ -783,7 +786,7 @@ def encode_value(value: Value, rdef: ResourceDef | None) -> tuple[int, Value]:
         raise EncodeError(f"cannot encode a {type(value).__name__} value")
     if kind == NUM:
         if type(value) is int and not INT64_MIN <= value <= UINT64_MAX:
-            raise EncodeError(f"{value} does not fit a 64-bit integer")
+            raise EncodeError(f"{int_text(value)} does not fit a 64-bit integer")
     elif kind == DATA and type(value) is not bytes:
         value = bytes(value)  # type: ignore[arg-type]
     if rdef is None:
@@ -800,7 +803,7 @@ def encode_value(value: Value, rdef: ResourceDef | None) -> tuple[int, Value]:
             if value < 0:
                 raise EncodeError(f"{value} is negative ({rt.value})")
         elif value > INT64_MAX:
-            raise EncodeError(f"{value} does not fit a signed 64-bit integer")
+            raise EncodeError(f"{int_text(value)} does not fit a signed 64-bit integer")
     return kind, value
 
 

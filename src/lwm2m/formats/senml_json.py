@@ -104,7 +104,7 @@ def _finite_float(literal: str) -> float:
     numbers, so ``1e999`` is a bad payload, not a value.
     """
     value = float(literal)
-    if value - value != 0.0:  # infinite (a JSON number text is never NaN)
+    if math.isinf(value):  # a JSON number text is never NaN
         raise _NotFinite(literal)
     return value
 

@@ -26,6 +26,7 @@ import math
 import re
 
 from lwm2m.errors import DecodeError, EncodeError, UnsupportedFormat
+from lwm2m.formats._numbers import int_text
 from lwm2m.formats._single import single_target, single_value
 from lwm2m.model import Node, ObjLink, Path, Records, Registry, ResourceNode, ResourceType, Value
 from lwm2m.model.types import INT64_MAX, INT64_MIN, UINT64_MAX
@@ -68,11 +69,13 @@ def format_value(rtype: ResourceType | None, value: Value) -> str:
             value = float(value)
         elif rtype in (None, ResourceType.INTEGER, ResourceType.TIME):
             if not INT64_MIN <= value <= INT64_MAX:
-                raise EncodeError(f"{value} does not fit a signed 64-bit integer")
+                raise EncodeError(f"{int_text(value)} does not fit a signed 64-bit integer")
             return str(value)
         elif rtype is ResourceType.UNSIGNED_INTEGER:
             if not 0 <= value <= UINT64_MAX:
-                raise EncodeError(f"{value} is out of range for an unsigned 64-bit integer")
+                raise EncodeError(
+                    f"{int_text(value)} is out of range for an unsigned 64-bit integer"
+                )
             return str(value)
         else:
             raise EncodeError(f"expected {rtype.value}, got an int")

@@ -51,6 +51,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from lwm2m.errors import DecodeError, EncodeError, UnsupportedFormat
+from lwm2m.formats._numbers import int_text
 from lwm2m.model import (
     InstanceNode,
     MultiResourceNode,
@@ -142,7 +143,7 @@ def _enc_int(v: Value) -> bytes:
         return v.to_bytes(4, "big", signed=True)
     if _INT64_MIN <= v <= _INT64_MAX:
         return v.to_bytes(8, "big", signed=True)
-    raise EncodeError(f"{v} does not fit a signed 64-bit integer")
+    raise EncodeError(f"{int_text(v)} does not fit a signed 64-bit integer")
 
 
 def _enc_uint(v: Value) -> bytes:
@@ -156,7 +157,7 @@ def _enc_uint(v: Value) -> bytes:
         return v.to_bytes(4, "big")
     if 0 <= v <= _UINT64_MAX:
         return v.to_bytes(8, "big")
-    raise EncodeError(f"{v} is out of range for an unsigned 64-bit integer")
+    raise EncodeError(f"{int_text(v)} is out of range for an unsigned 64-bit integer")
 
 
 def _enc_float(v: Value) -> bytes:

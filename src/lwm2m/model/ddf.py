@@ -21,8 +21,8 @@ from __future__ import annotations
 import codecs
 import re
 import xml.etree.ElementTree as ET
-from xml.parsers import expat
 from pathlib import Path as FsPath
+from xml.parsers import expat
 
 from lwm2m.errors import DecodeError, ModelError
 from lwm2m.model.definitions import ObjectDef, Operations, ResourceDef

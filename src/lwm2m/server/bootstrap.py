@@ -41,6 +41,14 @@ whose key store is the endpoints' ``bootstrap_psk`` (and, with
 ``coaps_certificate``, which accepts certificate clients); :meth:`BootstrapServer.attach`
 serves on any :class:`~lwm2m.coap.endpoint.Endpoint`, with an ``identity_of(address)``
 hook telling the authenticated identity of a peer.
+
+Store: with ``store=`` (a :class:`~lwm2m.server.store.bootstrap_base.BootstrapStore`)
+every Bootstrap-Request reads the endpoint's configuration from the store (the
+``config`` then gives only the default and the answer to unknown endpoints),
+and every DTLS handshake looks the PSK identity up in the store's security
+info, so what the REST API changes applies to the next request. An endpoint
+with security info in the store must come over DTLS with that identity (4.03
+otherwise), and an identity serves only its own endpoint.
 """
 
 from __future__ import annotations
@@ -68,9 +76,11 @@ from lwm2m.server.bootstrap_config import (
     EndpointConfig,
     planned_writes,
 )
+from lwm2m.server.store.base import SecurityMode, StoreError
 from lwm2m.transport.base import Address
 
 if TYPE_CHECKING:  # python-mbedtls is optional: imported when a coaps listener starts
+    from lwm2m.server.store.bootstrap_base import BootstrapStore
     from lwm2m.transport.dtls_common import CertificateCredentials
 
 __all__ = [
@@ -283,6 +293,8 @@ class _Listener:
     endpoint: Endpoint
     identity_of: IdentityOf | None
     owned: bool
+    #: Closes the DTLS sessions of an identity (listeners this server opened).
+    close_sessions: Callable[[bytes | str], int] | None = None
 
 
 class BootstrapServer:
@@ -292,11 +304,14 @@ class BootstrapServer:
         self,
         config: BootstrapConfig | None = None,
         *,
+        store: BootstrapStore | None = None,
         registry: Registry | None = None,
         transmission: TransmissionParams | None = None,
         request_timeout: float | None = None,
     ) -> None:
         self.config = config if config is not None else BootstrapConfig()
+        #: Per-endpoint configurations and bootstrap credentials, read per request.
+        self.store = store
         self.registry = registry
         self.transmission = transmission
         #: Bound on each request of a session (None: the CoAP retransmissions decide).
@@ -320,6 +335,26 @@ class BootstrapServer:
     def remove_endpoint(self, name: str) -> None:
         self.config.endpoints.pop(name, None)
 
+    def lookup(self, endpoint: str) -> EndpointConfig | None:
+        """The configuration of ``endpoint``: the store's, else the config's (or its default)."""
+        if self.store is not None:
+            found = self.store.get_config(endpoint)
+            if found is not None:
+                return found
+        return self.config.lookup(endpoint)
+
+    def psk_key(self, identity: bytes) -> bytes | None:
+        """The DTLS listener's key store: the store's security info, then the config's PSKs."""
+        if self.store is not None:
+            try:
+                info = self.store.get_security_by_identity(identity.decode("utf-8"))
+            except (UnicodeDecodeError, StoreError) as exc:
+                log.debug("PSK lookup of %r: %s", identity, exc)
+                info = None
+            if info is not None and info.mode is SecurityMode.PSK:
+                return info.psk_key
+        return self.config.psk_key(identity)
+
     # ------------------------------------------------------------------ listeners
     async def start(
         self,
@@ -342,11 +377,12 @@ class BootstrapServer:
 
             # --- DTLS listener credentials: PSK store, certificate (optional) ---
             dtls = await DtlsServerTransport.create(
-                host, coaps_port, psk_store=self.config.psk_key, certificate=coaps_certificate
+                host, coaps_port, psk_store=self.psk_key, certificate=coaps_certificate
             )
             # --- end DTLS listener credentials ---
             endpoint = Endpoint(dtls, params=self.transmission)
             self._add_listener(endpoint, dtls.peer_identity, owned=True)
+            self._listeners[-1].close_sessions = dtls.close_sessions_of
 
     def attach(self, endpoint: Endpoint, *, identity_of: IdentityOf | None = None) -> None:
         """Serve Bootstrap-Requests arriving on ``endpoint`` (not closed by :meth:`close`)."""
@@ -375,6 +411,17 @@ class BootstrapServer:
             ("coap" if listener.identity_of is None else "coaps", listener.endpoint.local_address)
             for listener in self._listeners
         ]
+
+    def listeners(self) -> list[tuple[str, Address]]:
+        """The same as :attr:`listening` (the REST API's ``/api/server/endpoint``)."""
+        return self.listening
+
+    def close_secure_sessions(self, identity: bytes | str) -> int:
+        """Close the DTLS sessions of peers that proved ``identity`` (a PSK identity as
+        bytes, or a certificate subject or its CN); how many. A removed credential
+        must not keep its sessions."""
+        closers = [li.close_sessions for li in self._listeners if li.close_sessions is not None]
+        return sum(close(identity) for close in closers)
 
     @property
     def active_sessions(self) -> list[str]:
@@ -434,12 +481,18 @@ class BootstrapServer:
         if problem:
             return self._reject(request, ep, remote, Code.BAD_REQUEST, problem)
         assert ep is not None
-        config = self.config.lookup(ep)
+        identity = listener.identity_of(remote) if listener.identity_of is not None else None
+        try:
+            config = self.lookup(ep)
+            problem = self._stored_identity_problem(ep, identity)
+        except StoreError as exc:
+            log.error("bootstrap store: %s", exc)
+            reason = "the bootstrap store cannot be read"
+            return self._reject(request, ep, remote, Code.INTERNAL_SERVER_ERROR, reason)
         if config is None:
             reason = f"no bootstrap configuration for endpoint {ep!r}"
             return self._reject(request, ep, remote, self.config.unknown_endpoint_code, reason)
-        identity = listener.identity_of(remote) if listener.identity_of is not None else None
-        problem = self._identity_problem(ep, config, identity)
+        problem = problem or self._identity_problem(ep, config, identity)
         if problem:
             return self._reject(request, ep, remote, Code.FORBIDDEN, problem)
         if self._closed:
@@ -447,6 +500,23 @@ class BootstrapServer:
         session = _Session(ep, config, listener.endpoint, remote, pct, server_initiated=False)
         self._begin(session)
         return Message.response_to(request, Code.CHANGED)
+
+    def _stored_identity_problem(self, ep: str, identity: bytes | str | None) -> str:
+        """The store's security info: the endpoint's own credentials, the identity's owner."""
+        if self.store is None:
+            return ""
+        text = identity.decode("utf-8", "replace") if isinstance(identity, bytes) else identity
+        info = self.store.get_security(ep)
+        if info is not None:
+            if info.mode is SecurityMode.PSK and text != info.psk_identity:
+                return f"endpoint {ep!r} must connect with its bootstrap PSK identity over DTLS"
+            if text is None:
+                return f"endpoint {ep!r} must connect over DTLS"
+        if text is not None:
+            owner = self.store.get_security_by_identity(text)
+            if owner is not None and owner.endpoint != ep:
+                return f"identity {text!r} belongs to endpoint {owner.endpoint!r}, not {ep!r}"
+        return ""
 
     def _identity_problem(
         self, ep: str, config: EndpointConfig, identity: bytes | str | None
@@ -483,7 +553,7 @@ class BootstrapServer:
 
         ``config`` defaults to the endpoint's configuration; ``via`` to the first listener.
         """
-        cfg = config if config is not None else self.config.lookup(endpoint)
+        cfg = config if config is not None else self.lookup(endpoint)
         if cfg is None:
             raise KeyError(f"no bootstrap configuration for endpoint {endpoint!r}")
         if via is None:

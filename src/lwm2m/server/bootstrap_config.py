@@ -59,6 +59,7 @@ from lwm2m.errors import Lwm2mError, ModelError
 from lwm2m.model import InstanceNode, MultiResourceNode, Path, ResourceNode, Value
 
 __all__ = [
+    "LESHAN_SECURITY_MODES",
     "NODE_FORMATS",
     "SECURITY_MODES",
     "BootstrapConfig",
@@ -67,6 +68,9 @@ __all__ = [
     "EndpointConfig",
     "SecurityConfig",
     "ServerConfig",
+    "dump_endpoint",
+    "endpoint_to_leshan",
+    "leshan_to_endpoint",
     "load_config",
     "parse_config",
     "parse_endpoint",

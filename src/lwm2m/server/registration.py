@@ -24,6 +24,57 @@ that fails leaves the table and its store exactly as they were.
 
 Every change is written through to an optional :class:`~lwm2m.server.store.ServerStore`
 before the in-memory index changes, so a store failure also leaves things unchanged.
+
+Endpoint names
+--------------
+Names are kept exactly as the client sent them, but two names are the same
+endpoint when their normalised forms are equal (:func:`normalise_endpoint`:
+Unicode NFKC, then case folding, then leading and trailing white space
+removed), and they are too much alike to coexist when their skeletons are
+equal (:func:`endpoint_skeleton`: the normalised form after mapping the
+Cyrillic and Greek letters that look like Latin ones to those, so that
+``pskdev`` spelled with U+0435 CYRILLIC SMALL LETTER IE for the ``e`` is
+``pskdev``). The skeleton is used for these comparisons only; nothing is
+renamed. What an operator can rely on:
+
+* No two registrations whose names look alike exist at the same time, so a
+  name on a dashboard or in a log always means one device.
+* An endpoint with security info in the store (a PSK, certificate or raw key
+  bound to it; ``--psk`` of ``lwm2m server``) cannot be shadowed: a name
+  that looks like it but is spelled differently is refused with 4.03, over
+  plain UDP and over DTLS alike, whatever the identity; the exact name is
+  the business of ``authorize`` (:class:`IdentityBinding`: only its identity).
+* A device always gets back in under its own name: the exact name registers
+  again as before (reboot, new port, new DTLS session) and replaces its old
+  registration. The same client may even change the spelling (case, white
+  space) of its name: a name that compares equal to a registered one is
+  accepted from the address of that registration with the same DTLS
+  identity (none for plain UDP), and replaces it. From anywhere else it is
+  4.03: a second device under a name that looks the same.
+* The device that owns security info for its exact name wins: when it
+  registers (``authorize`` passed), a look-alike registration made before
+  the security info existed is replaced by it (:attr:`Registered.replaced`).
+  Names that the operator gave security info to are trusted as they are:
+  two of them that look alike may both register.
+
+Names with control characters (Unicode categories Cc and Cf, which include
+bidirectional controls such as U+202E RIGHT-TO-LEFT OVERRIDE, U+200E
+LEFT-TO-RIGHT MARK and the isolates U+2066..U+2069, which make a name display
+differently from what it is), other unprintable
+characters, or nothing but white space are refused with 4.00 Bad Request.
+Of the answers the registration interface allows (the table cited above),
+4.00 is for a request whose parameters are missing, unknown or malformed,
+and 4.03 Forbidden for "the Endpoint Client Name registration in the LwM2M
+Server is not allowed", a policy refusal of a well-formed name (the
+collisions above). A name with control characters is not well formed: it
+cannot be shown or compared faithfully.
+
+Security info is looked up in the store. Listing it can be slow (an SQLite
+store decodes every row), so the skeletons of the secured names are cached
+for ``security_refresh`` seconds of the ``now`` the caller passes;
+:meth:`RegistrationTable.security_changed` drops the cache at once (call it
+after changing security info). A look-alike that registers while the cache is
+stale is replaced when the secured device registers.
 """
 
 from __future__ import annotations
@@ -32,6 +83,7 @@ import dataclasses
 import heapq
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -60,6 +112,8 @@ __all__ = [
     "RegistrationEvent",
     "RegistrationTable",
     "Updated",
+    "endpoint_skeleton",
+    "normalise_endpoint",
 ]
 
 Address = tuple[str, int]
@@ -129,7 +183,8 @@ class Registration:
 @dataclass(frozen=True, slots=True)
 class Registered:
     registration: Registration
-    #: The registration of the same endpoint that this one replaced, if any.
+    #: The registration this one replaced, if any: the same endpoint's, or one
+    #: whose name compares equal or alike (see "Endpoint names" in the module).
     replaced: Registration | None = None
 
 
@@ -163,6 +218,127 @@ class Expired:
 RegistrationEvent = Registered | Updated | Deregistered | Expired
 
 
+# --- endpoint names ----------------------------------------------------------------
+
+# Cyrillic and Greek letters whose usual glyphs cannot be told from Latin ones,
+# mapped to those (applied after NFKC, before case folding, so that each case
+# maps to what it looks like: Greek capital Nu is N, small nu is v).
+_LOOKALIKES = str.maketrans(
+    {
+        # Cyrillic capitals
+        "\u0405": "S",  # DZE
+        "\u0406": "I",  # BYELORUSSIAN-UKRAINIAN I
+        "\u0407": "\u00cf",  # YI: I with diaeresis
+        "\u0408": "J",  # JE
+        "\u0401": "\u00cb",  # IO: E with diaeresis
+        "\u0410": "A",
+        "\u0412": "B",  # VE
+        "\u0415": "E",  # IE
+        "\u0417": "3",  # ZE
+        "\u041a": "K",  # KA
+        "\u041c": "M",  # EM
+        "\u041d": "H",  # EN
+        "\u041e": "O",
+        "\u0420": "P",  # ER
+        "\u0421": "C",  # ES
+        "\u0422": "T",  # TE
+        "\u0423": "Y",  # U
+        "\u0425": "X",  # HA
+        "\u04ae": "Y",  # STRAIGHT U
+        "\u04ba": "H",  # SHHA
+        "\u04c0": "I",  # PALOCHKA
+        "\u0500": "D",  # KOMI DE
+        "\u051a": "Q",  # QA
+        "\u051c": "W",  # WE
+        # Cyrillic small letters
+        "\u0430": "a",
+        "\u0435": "e",  # ie
+        "\u043e": "o",
+        "\u0440": "p",  # er
+        "\u0441": "c",  # es
+        "\u0443": "y",  # u
+        "\u0445": "x",  # ha
+        "\u0451": "\u00eb",  # io: e with diaeresis
+        "\u0455": "s",  # dze
+        "\u0456": "i",  # byelorussian-ukrainian i
+        "\u0457": "\u00ef",  # yi: i with diaeresis
+        "\u0458": "j",  # je
+        "\u04af": "y",  # straight u
+        "\u04bb": "h",  # shha
+        "\u04cf": "l",  # palochka
+        "\u0501": "d",  # komi de
+        "\u051b": "q",  # qa
+        "\u051d": "w",  # we
+        # Greek capitals
+        "\u0391": "A",  # ALPHA
+        "\u0392": "B",  # BETA
+        "\u0395": "E",  # EPSILON
+        "\u0396": "Z",  # ZETA
+        "\u0397": "H",  # ETA
+        "\u0399": "I",  # IOTA
+        "\u039a": "K",  # KAPPA
+        "\u039c": "M",  # MU
+        "\u039d": "N",  # NU
+        "\u039f": "O",  # OMICRON
+        "\u03a1": "P",  # RHO
+        "\u03a4": "T",  # TAU
+        "\u03a5": "Y",  # UPSILON
+        "\u03a7": "X",  # CHI
+        "\u037f": "J",  # YOT
+        # Greek small letters
+        "\u03b1": "a",  # alpha
+        "\u03b9": "i",  # iota
+        "\u03bd": "v",  # nu
+        "\u03bf": "o",  # omicron
+        "\u03c1": "p",  # rho
+        "\u03c5": "u",  # upsilon
+        "\u03c7": "x",  # chi
+        "\u03f3": "j",  # yot
+    }
+)
+
+
+def normalise_endpoint(name: str) -> str:
+    """The form in which endpoint names are compared: NFKC, case folded, stripped."""
+    return unicodedata.normalize("NFKC", name).casefold().strip()
+
+
+def endpoint_skeleton(name: str) -> str:
+    """:func:`normalise_endpoint` after mapping Cyrillic and Greek look-alikes to Latin.
+
+    Two names with the same skeleton look the same to a reader; it serves the
+    collision checks only (see "Endpoint names" in the module docstring).
+    """
+    mapped = unicodedata.normalize("NFKC", name).translate(_LOOKALIKES)
+    return unicodedata.normalize("NFKC", mapped.casefold()).strip()
+
+
+_CONTROL_CATEGORIES = frozenset(("Cc", "Cf"))
+
+
+def _endpoint_name(value: str | None) -> str:
+    """The ``ep`` parameter, refused with 4.00 when it is not a name one can show."""
+    if value:
+        for ch in value:
+            if unicodedata.category(ch) in _CONTROL_CATEGORIES:
+                raise BadRequest(
+                    f"endpoint name contains the control character U+{ord(ch):04X}"
+                    f" ({unicodedata.name(ch, 'unnamed')})"
+                )
+    name = _text("ep", value)
+    if not normalise_endpoint(name):
+        raise BadRequest("endpoint name is only white space")
+    return name
+
+
+def _secured_lookalike(bound: Iterator[str], endpoint: str, skeleton: str) -> str | None:
+    """The first of ``bound`` spelled differently from ``endpoint`` with its skeleton."""
+    for name in bound:
+        if name != endpoint and endpoint_skeleton(name) == skeleton:
+            return name
+    return None
+
+
 # --- identity check ------------------------------------------------------------
 
 
@@ -174,9 +350,16 @@ class IdentityBinding:
     """Which DTLS identity may register which endpoint (answer 4.03 otherwise).
 
     ``identity_to_endpoint`` maps a PSK identity (or certificate subject) to the
-    one endpoint it may register. ``endpoint_to_identity``, when given, maps an
-    endpoint to the identity it must use: an endpoint with security info then
-    cannot register unsecured or under another identity.
+    one endpoint it may register, spelled exactly. ``endpoint_to_identity``,
+    when given, maps an endpoint to the identity it must use: an endpoint with
+    security info then cannot register unsecured or under another identity.
+
+    Where these are mappings, the bound endpoint names are known, and a name
+    spelled differently from a bound one but alike (same
+    :func:`endpoint_skeleton`: ``PSKDEV``, ``pskdev `` or ``pskdev`` with a
+    Cyrillic ``e`` for ``pskdev``) is refused whatever the identity. Lookup
+    functions cannot be enumerated; the :class:`RegistrationTable` checks the
+    security info of its store in the same way.
     """
 
     __slots__ = ("_by_endpoint", "_by_identity")
@@ -189,14 +372,31 @@ class IdentityBinding:
         self._by_identity = identity_to_endpoint
         self._by_endpoint = endpoint_to_identity
 
+    def bound_endpoints(self) -> Iterator[str]:
+        """The endpoint names bound to an identity, as far as mappings tell."""
+        if isinstance(self._by_endpoint, Mapping):
+            yield from self._by_endpoint
+        if isinstance(self._by_identity, Mapping):
+            yield from self._by_identity.values()
+
     def __call__(self, endpoint: str, identity: str | None) -> bool:
+        bound: str | None = None
         if identity is not None:
             bound = _lookup(self._by_identity, identity)
             if bound is not None and bound != endpoint:
                 return False
+        required: str | None = None
         if self._by_endpoint is not None:
             required = _lookup(self._by_endpoint, endpoint)
             if required is not None and required != identity:
+                return False
+        enumerable = isinstance(self._by_endpoint, Mapping) or isinstance(
+            self._by_identity, Mapping
+        )
+        if bound is None and required is None and enumerable:
+            # Not a bound name itself: it must not look like one.
+            skeleton = endpoint_skeleton(endpoint)
+            if _secured_lookalike(self.bound_endpoints(), endpoint, skeleton) is not None:
                 return False
         return True
 
@@ -294,7 +494,7 @@ def _parse_params(
                 raise BadRequest(f"unknown query parameter {key!r}")
             params.extra.append((key, value))
         elif key == "ep":
-            params.endpoint = _text(key, value)
+            params.endpoint = _endpoint_name(value)
         elif key == "lt":
             params.lifetime = _lifetime(value)
         elif key == "sms":
@@ -338,7 +538,10 @@ class RegistrationTable:
     :class:`IdentityBinding`). ``keep_unknown_params`` stores query parameters the
     server does not know in :attr:`Registration.extra`; with False they answer
     4.00 as Core TS Table 6.2.1 reads strictly. ``strict_content_format`` refuses
-    a payload that carries no Content-Format option.
+    a payload that carries no Content-Format option. Names are compared as the
+    module docstring's "Endpoint names" describes; ``security_refresh`` is how
+    long (in the ``now`` of the calls) the skeletons of the names with
+    security info in the store are cached.
     """
 
     def __init__(
@@ -351,8 +554,13 @@ class RegistrationTable:
         keep_unknown_params: bool = True,
         strict_content_format: bool = False,
         id_factory: Callable[[], str] = _default_id,
+        security_refresh: float = 10.0,
     ) -> None:
         self._store = store
+        self._security_refresh = security_refresh
+        # skeleton -> names with security info in the store, and when it was read
+        self._secured: dict[str, list[str]] | None = None
+        self._secured_at = 0.0
         self._grace = grace
         self._versions = tuple(supported_versions)
         self._authorize = authorize
@@ -361,6 +569,8 @@ class RegistrationTable:
         self._new_id = id_factory
         self._by_id: dict[str, Registration] = {}
         self._by_endpoint: dict[str, str] = {}
+        # endpoint_skeleton(name) -> id of the registration under a name alike
+        self._by_skeleton: dict[str, str] = {}
         # address -> {registration id: registration order}, for Send (who is this?)
         self._by_address: dict[Address, dict[str, int]] = {}
         self._order: dict[str, int] = {}
@@ -381,6 +591,15 @@ class RegistrationTable:
     def get_by_endpoint(self, endpoint: str) -> Registration | None:
         reg_id = self._by_endpoint.get(endpoint)
         return None if reg_id is None else self._by_id[reg_id]
+
+    def get_alike(self, endpoint: str) -> Registration | None:
+        """The registration whose name looks like ``endpoint`` (same skeleton), if any."""
+        reg_id = self._by_skeleton.get(endpoint_skeleton(endpoint))
+        return None if reg_id is None else self._by_id.get(reg_id)
+
+    def security_changed(self) -> None:
+        """Security info in the store changed: read it again at the next Register."""
+        self._secured = None
 
     def all(self) -> list[Registration]:
         return list(self._by_id.values())
@@ -433,6 +652,7 @@ class RegistrationTable:
                 f"endpoint {params.endpoint!r} may not register with this identity",
                 code=Code.FORBIDDEN,
             )
+        displaced = self._check_name(params.endpoint, identity, remote, now)
         lifetime = DEFAULT_LIFETIME if params.lifetime is None else params.lifetime
         reg = Registration(
             id=self._unused_id(),
@@ -451,8 +671,17 @@ class RegistrationTable:
             extra=tuple(params.extra),
         )
         replaced = self.get_by_endpoint(reg.endpoint)
-        if self._store is not None:
-            self._store.put_registration(reg)
+        if displaced is not None:
+            replaced = displaced
+        store = self._store
+        if store is not None:
+            store.put_registration(reg)
+            if displaced is not None:
+                try:
+                    store.delete_registration(displaced.id)
+                except BaseException:
+                    store.delete_registration(reg.id)
+                    raise
         if replaced is not None:
             self._unindex(replaced)
         self._index(reg)
@@ -524,6 +753,64 @@ class RegistrationTable:
         return events
 
     # --- internals ------------------------------------------------------------
+    def _check_name(
+        self, endpoint: str, identity: str | None, remote: Address, now: float
+    ) -> Registration | None:
+        """Refuse a name alike another with 4.03; return the registration it displaces.
+
+        The displaced registration is one under another spelling of an alike
+        name, from the same client, or a look-alike of a name with security info
+        that registers now (see "Endpoint names" in the module docstring).
+        """
+        skeleton = endpoint_skeleton(endpoint)
+        names = self._secured_names(now).get(skeleton, ())
+        others = [name for name in names if name != endpoint]
+        reg_id = self._by_skeleton.get(skeleton)
+        existing = None if reg_id is None else self._by_id.get(reg_id)
+        differs = existing is not None and existing.endpoint != endpoint
+        holder = endpoint in names
+        if not holder and (others or differs):
+            holder = self._still_secured(endpoint)  # the cache may be older than it
+        if not holder:
+            for name in others:
+                if self._still_secured(name):
+                    raise OperationError(
+                        f"endpoint name {endpoint!r} is too much like {name!r}, "
+                        "which has security info",
+                        code=Code.FORBIDDEN,
+                    )
+                self._secured = None  # stale: read again next time
+        if existing is None or not differs:
+            return None
+        if holder:
+            if self._still_secured(existing.endpoint):
+                return None  # both names have security info: the operator's choice
+            return existing  # the owner of security info for this name wins
+        if existing.address == remote and existing.identity == identity:
+            return existing  # the same client, spelling its name differently
+        raise OperationError(
+            f"endpoint name {endpoint!r} is too much like the registered {existing.endpoint!r}",
+            code=Code.FORBIDDEN,
+        )
+
+    def _secured_names(self, now: float) -> dict[str, list[str]]:
+        """Skeleton -> names with security info in the store (cached, see the class)."""
+        store = self._store
+        if store is None:
+            return {}
+        secured = self._secured
+        if secured is None or not 0 <= now - self._secured_at < self._security_refresh:
+            secured = {}
+            for info in store.list_security():
+                secured.setdefault(endpoint_skeleton(info.endpoint), []).append(info.endpoint)
+            self._secured = secured
+            self._secured_at = now
+        return secured
+
+    def _still_secured(self, endpoint: str) -> bool:
+        store = self._store
+        return store is not None and store.get_security(endpoint) is not None
+
     def _owned(self, reg_id: str, identity: str | None) -> Registration:
         reg = self._by_id.get(reg_id)
         if reg is None or (reg.identity is not None and reg.identity != identity):
@@ -545,6 +832,7 @@ class RegistrationTable:
             self._unindex_address(old)
         self._by_id[reg.id] = reg
         self._by_endpoint[reg.endpoint] = reg.id
+        self._by_skeleton[endpoint_skeleton(reg.endpoint)] = reg.id
         self._order[reg.id] = self._next_order
         self._next_order += 1
         self._index_address(reg)
@@ -557,6 +845,9 @@ class RegistrationTable:
         self._order.pop(reg.id, None)
         if self._by_endpoint.get(reg.endpoint) == reg.id:
             del self._by_endpoint[reg.endpoint]
+        skeleton = endpoint_skeleton(reg.endpoint)
+        if self._by_skeleton.get(skeleton) == reg.id:
+            del self._by_skeleton[skeleton]
 
     def _index_address(self, reg: Registration) -> None:
         self._by_address.setdefault(reg.address, {})[reg.id] = self._order[reg.id]

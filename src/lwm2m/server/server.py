@@ -59,6 +59,7 @@ from lwm2m import formats
 from lwm2m.coap.endpoint import Endpoint
 from lwm2m.coap.errors import BadResponse, EndpointClosed, RequestError
 from lwm2m.coap.layer import TransmissionParams
+from lwm2m.coap.limits import Limits
 from lwm2m.coap.message import Message
 from lwm2m.coap.numbers import Code, ContentFormat
 from lwm2m.coap.observe import Observation as CoapObservation
@@ -198,6 +199,9 @@ class Server:
     ``transport`` is closed by :meth:`stop`, so it serves one start/stop cycle.
     ``expiry_grace`` is added to every lifetime before a registration expires;
     ``queue_awake_time`` and ``queue_expiry`` tune queue mode (module docstring).
+    ``limits`` bounds what clients can make the CoAP endpoint hold
+    (:class:`~lwm2m.coap.limits.Limits`; its DTLS part goes to the DTLS transport,
+    ``DtlsServerTransport.create(..., **limits.dtls_options())``).
     The server never closes the ``store`` it was given.
     """
 
@@ -216,8 +220,10 @@ class Server:
         expiry_grace: float = 30.0,
         queue_awake_time: float = DEFAULT_AWAKE_TIME,
         queue_expiry: float = 3600.0,
+        limits: Limits | None = None,
     ) -> None:
         self.host = host
+        self.limits = limits
         self.coap_port = coap_port
         self.store: ServerStore = store if store is not None else MemoryStore()
         self.registry = registry if registry is not None else default_registry()
@@ -256,7 +262,7 @@ class Server:
         if inner is None:
             inner = await UdpTransport.create(self.host, self.coap_port)
         self._tracing = TracingTransport(inner)
-        endpoint = Endpoint(self._tracing, params=self.transmission)
+        endpoint = Endpoint(self._tracing, params=self.transmission, limits=self.limits)
         endpoint.add_resource("/rd", self._on_rd)
         endpoint.add_resource("/dp", self._on_send)
         self._endpoint = endpoint

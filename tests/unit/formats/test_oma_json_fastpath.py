@@ -46,7 +46,7 @@ def test_single_values_and_awkward_text_match_json_dumps() -> None:
     path = Path(TYPES_OID, 0)
     assert oma_json.encode(inst, path, REG) == _reference(inst, path)
     single = oma_json.encode(ResourceNode(0, text), Path(TYPES_OID, 0, 0), REG)
-    assert single == dump_json({"bn": f"/{TYPES_OID}/0/0", "e": [{"sv": text}]})
+    assert single == dump_json({"bn": f"/{TYPES_OID}/0/", "e": [{"n": "0", "sv": text}]})
 
 
 def test_text_json_cannot_carry_raises_encode_error() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path as FsPath
 
@@ -140,6 +141,34 @@ def test_cbor_carries_non_finite_floats() -> None:
         REG,
     )
     assert isinstance(nan, ResourceNode) and nan.value != nan.value
+
+
+@pytest.mark.parametrize("label", [senml_cbor.BT, senml_cbor.TIME])
+@pytest.mark.parametrize("time", [math.inf, -math.inf, math.nan])
+def test_time_fields_must_be_finite(label: int, time: float) -> None:
+    payload = cbor2.dumps([{senml_cbor.NAME: "/3/0/9", senml_cbor.V: 1, label: time}])
+    name = {senml_cbor.BT: "bt", senml_cbor.TIME: "t"}[label]
+    with pytest.raises(DecodeError, match=rf"record 0: field {name}\({label}\) is not a finite"):
+        senml_cbor.decode(payload, P("/"), REG)
+    finite = cbor2.dumps([{senml_cbor.NAME: "/3/0/9", senml_cbor.V: 1, label: 1e300}])
+    assert senml_cbor.decode(finite, P("/"), REG) == {P("/3/0/9"): 1}
+
+
+@pytest.mark.parametrize("time", [math.inf, math.nan])
+def test_a_time_resource_value_must_be_finite(time: float) -> None:
+    payload = cbor2.dumps([{senml_cbor.BN: "/3/0/13", senml_cbor.V: time}])
+    with pytest.raises(DecodeError, match=r"field v\(2\): .* is not an integer"):
+        senml_cbor.decode(payload, P("/3/0/13"), REG)
+
+
+def test_deep_nesting_and_bignums_are_decode_errors() -> None:
+    with pytest.raises(DecodeError, match="SenML CBOR"):
+        senml_cbor.decode(b"\x81" * 100_000 + b"\x00", P("/"), REG)
+    with pytest.raises(DecodeError, match="SenML CBOR"):
+        senml_cbor.decode(b"\xc6" * 100_000 + b"\x00", P("/"), REG)
+    bignum = cbor2.dumps([{senml_cbor.NAME: "/3/0/9", senml_cbor.V: 7**20_000}])
+    with pytest.raises(DecodeError, match=r"record 0 .*: a 56148-bit integer does not fit"):
+        senml_cbor.decode(bignum, P("/"), REG)
 
 
 def test_encode_rejects_type_mismatch() -> None:

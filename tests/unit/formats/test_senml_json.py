@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path as FsPath
 
@@ -202,6 +203,41 @@ def test_duplicate_names_last_record_wins() -> None:
 def test_json_cannot_carry_non_finite_floats(value: float) -> None:
     with pytest.raises(EncodeError):
         senml_json.encode(ResourceNode(3, value), Path(TYPES_OID, 0, 3), REG)
+
+
+@pytest.mark.parametrize(
+    ("payload", "number"),
+    [
+        (b'[{"n":"/3/0/4242","v":1e999}]', "1e999"),  # an undefined resource: any number
+        (b'[{"bn":"/3/0/","bt":1e999,"n":"9","v":1}]', "1e999"),  # base time
+        (b'[{"n":"/3/0/9","v":1,"t":-1.5e400}]', "-1.5e400"),  # record time
+        (b'[{"n":"/3/0/9","v":1,"t":NaN}]', "NaN"),
+        (b'[{"n":"/3/0/9","v":1,"bt":Infinity}]', "Infinity"),
+    ],
+)
+def test_non_finite_numbers_are_refused(payload: bytes, number: str) -> None:
+    with pytest.raises(DecodeError, match=re.escape(number)) as info:
+        senml_json.decode(payload, P("/"), REG)
+    if number[-1].isdigit():  # the error names where the number is
+        assert info.value.offset == payload.index(number.encode())
+
+
+def test_non_finite_float_value_is_refused_and_large_finite_kept() -> None:
+    path = Path(TYPES_OID, 0, 3)
+    with pytest.raises(DecodeError, match=r"1E\+309 is not a finite"):
+        senml_json.decode(f'[{{"bn":"{path}","v":1E+309}}]'.encode(), path, REG)
+    payload = f'[{{"bn":"{path}","v":1.5e308,"t":-1e300}}]'.encode()
+    assert senml_json.decode(payload, path, REG) == ResourceNode(3, 1.5e308)
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_deep_nesting_is_a_decode_error(depth: int) -> None:
+    for payload in (
+        b"[" * depth + b"]" * depth,
+        b'[{"n":"/3/0/9","v":' + b'{"a":' * depth + b"1" + b"}" * depth + b"}]",
+    ):
+        with pytest.raises(DecodeError, match="SenML JSON"):
+            senml_json.decode(payload, P("/"), REG)
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 __all__ = ["AuthConfig", "auth_middleware", "check_binding", "install"]
 
@@ -104,12 +105,7 @@ def _token_given(request: web.Request) -> str | None:
     return None
 
 
-def auth_middleware(
-    config: AuthConfig,
-) -> Callable[
-    [web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
-    Awaitable[web.StreamResponse],
-]:
+def auth_middleware(config: AuthConfig) -> Middleware:
     """The middleware enforcing ``config`` (see the module docstring)."""
 
     @web.middleware

@@ -61,8 +61,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: A security info is a few hundred bytes; larger bodies are refused unread.
-MAX_BODY: Final = 64 * 1024
+#: A security info is a few hundred bytes (a PSK identity may reach 64 KiB).
+MAX_BODY: Final = 256 * 1024
 #: The endpoint name travels in one Uri-Query option ``ep=NAME`` of at most 255
 #: bytes (RFC 7252 section 5.10), so a longer name could never register.
 MAX_ENDPOINT_BYTES: Final = 255 - len("ep=")
@@ -122,11 +122,13 @@ def _text(value: Json, what: str, max_bytes: int) -> str:
     return value
 
 
-def _hex(value: Json, what: str, max_bytes: int) -> bytes:
+def _hex(value: Json, what: str, max_bytes: int, limit: str = "") -> bytes:
+    """Bytes from hex text (either case, no separators); ``what`` is the whole reason."""
     if not isinstance(value, str) or not value or not _HEX_RE.fullmatch(value):
         raise _Invalid(what)
     if len(value) > 2 * max_bytes:
-        raise _Invalid(f"{what} of at most {max_bytes} bytes")
+        size = len(value) // 2
+        raise _Invalid(f"{what} of at most {max_bytes} bytes{limit}, not {size}")
     return bytes.fromhex(value)
 
 
@@ -186,7 +188,10 @@ def _parse(body: Json) -> SecurityInfo:
             raise _Invalid("Missing PSK identity")
         identity = _text(details["identity"], "PSK identity", MAX_PSK_IDENTITY_BYTES)
         key = _hex(
-            details.get("key"), "key parameter must be a valid hex string", MAX_PSK_KEY_BYTES
+            details.get("key"),
+            "key parameter must be a valid hex string",
+            MAX_PSK_KEY_BYTES,
+            " (the most Mbed TLS 2.28, this server's DTLS, accepts)",
         )
         return SecurityInfo.psk(endpoint, identity, key)
     if mode == "rpk":
@@ -200,7 +205,9 @@ def _parse(body: Json) -> SecurityInfo:
         try:
             _public_key_info(der)
         except ValueError as exc:
-            raise _Invalid(f"Invalid security info content: the rpk key {exc}") from None
+            raise _Invalid(
+                f"Invalid security info content: the rpk key (a DER SubjectPublicKeyInfo) {exc}"
+            ) from None
         return SecurityInfo.rpk(endpoint, der)
     if mode == "x509":
         return SecurityInfo.x509(endpoint)
@@ -294,10 +301,10 @@ def _public_key_info(der: bytes) -> _PublicKeyInfo:
     """Check that ``der`` is one DER SubjectPublicKeyInfo (RFC 5280 4.1.2.7)."""
     tag, start, end = _tlv(der, 0)
     if tag != _SEQUENCE or end != len(der):
-        raise ValueError("is not one DER SEQUENCE (SubjectPublicKeyInfo)")
+        raise ValueError("is not one DER SEQUENCE")
     parts = _children(der, start, end)
     if len(parts) != 2 or parts[0].tag != _SEQUENCE or parts[1].tag != _BIT_STRING:
-        raise ValueError("is not a SubjectPublicKeyInfo (algorithm, subjectPublicKey)")
+        raise ValueError("does not hold (algorithm, subjectPublicKey)")
     algorithm = _children(der, parts[0].start, parts[0].end)
     if not algorithm or algorithm[0].tag != _OID:
         raise ValueError("has no algorithm identifier")
@@ -442,10 +449,14 @@ def session_closer(server: SecureSessions) -> Callable[[SecurityInfo], None]:
 
 
 async def _body(request: web.Request) -> Json:
+    """The PUT body as JSON; 400 ``Invalid request body: ...`` when it is not usable."""
     length = request.content_length
-    if length is not None and length > MAX_BODY:
+    if length is not None and length > MAX_BODY:  # refused unread
         raise HttpError(400, f"{_BODY_ERROR}{length} bytes, more than {MAX_BODY}")
     try:
+        raw = await request.read()  # kept by aiohttp: read_json parses this copy
+        if len(raw) > MAX_BODY:
+            raise HttpError(400, f"{_BODY_ERROR}{len(raw)} bytes, more than {MAX_BODY}")
         return await read_json(request)
     except web.HTTPRequestEntityTooLarge:
         raise HttpError(400, f"{_BODY_ERROR}more than {MAX_BODY} bytes") from None
