@@ -155,6 +155,29 @@ def test_malformed_or_mistyped_items_are_decode_errors(path: Path, payload: str)
         cbor.decode(h(payload), path, REG)
 
 
+def test_ieee_floats_are_kept_and_times_must_be_integers() -> None:
+    # Float is IEEE 754 binary32/64: infinities and NaN are values a peer may send.
+    assert dec(FLOAT, h("F9 7C 00")) == math.inf
+    assert dec(FLOAT, h("FB FF F0 00 00 00 00 00 00")) == -math.inf
+    assert dec(UNKNOWN, h("FA 7F 80 00 00")) == math.inf
+    # A Time is an integer: no NaN, no infinity, neither bare nor under tag 1.
+    for payload in ("F9 7C 00", "F9 7E 00", "C1 F9 7C 00", "C1 FB 7F F0 00 00 00 00 00 00"):
+        with pytest.raises(DecodeError, match="CBOR /"):
+            dec(TIME, h(payload))
+
+
+def test_deep_nesting_is_a_decode_error() -> None:
+    for head in (b"\x81", b"\xa1\x00", b"\xc6", b"\xc1"):
+        with pytest.raises(DecodeError, match="CBOR"):
+            cbor.decode(head * 100_000 + b"\x00", STRING, REG)
+
+
+def test_a_bignum_is_named_by_its_size() -> None:
+    payload = cbor2.dumps(-(3**9000))
+    with pytest.raises(DecodeError, match=r"a negative 14265-bit integer does not fit"):
+        dec(UNKNOWN, payload)
+
+
 def test_only_single_values_are_carried() -> None:
     for path, node in [
         (Path(3, 0), InstanceNode(0)),

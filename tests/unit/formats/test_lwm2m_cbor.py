@@ -160,6 +160,31 @@ def test_bad_bytes_raise_decode_error(payload: bytes) -> None:
         lwm2m_cbor.decode(payload, P("/3/0"), REG)
 
 
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), cbor2.CBORTag(1, float("inf"))])
+def test_a_time_must_be_finite(value: object) -> None:
+    with pytest.raises(DecodeError, match="LwM2M CBOR"):
+        lwm2m_cbor.decode(cbor2.dumps({(3, 0, 13): value}), P("/3/0/13"), REG)
+
+
+def test_ieee_float_values_are_kept() -> None:
+    path = Path(TYPES_OID, 0, 3)
+    for value in (float("inf"), float("-inf")):
+        payload = cbor2.dumps({(TYPES_OID, 0, 3): value})
+        assert lwm2m_cbor.decode(payload, path, REG) == ResourceNode(3, value)
+
+
+@pytest.mark.parametrize("head", [b"\xa1\x00", b"\x81", b"\xa1\x81\x00"])
+def test_deep_nesting_is_a_decode_error(head: bytes) -> None:
+    with pytest.raises(DecodeError, match="LwM2M CBOR"):
+        lwm2m_cbor.decode(head * 100_000 + b"\x00", P("/3/0"), REG)
+
+
+def test_a_long_array_key_is_a_decode_error() -> None:
+    payload = cbor2.dumps({tuple([3] * 100_000): 1})
+    with pytest.raises(DecodeError, match="deeper than 4 levels"):
+        lwm2m_cbor.decode(payload, P("/3"), REG)
+
+
 def test_empty_instance_is_the_empty_map() -> None:
     assert lwm2m_cbor.encode(InstanceNode(0), P("/3/0"), REG) == b"\xa0"
     assert lwm2m_cbor.decode(b"\xa0", P("/3/0"), REG) == InstanceNode(0)

@@ -383,11 +383,23 @@ async def test_unknown_endpoint_is_400_text(api: aiohttp.ClientSession) -> None:
     assert (status, ctype, text) == (400, "text/plain", "no registered client with id 'nobody'")
 
 
-@pytest.mark.parametrize("url", ["/api/objectspecs", "/api/objectspecs/", "/api/objectspecs/a/b"])
-async def test_no_endpoint_or_a_longer_path_is_invalid(
+@pytest.mark.parametrize("url", ["/api/objectspecs/a/b", "/api/objectspecs/a/b/c"])
+async def test_a_longer_path_is_invalid(api: aiohttp.ClientSession, url: str) -> None:
+    assert await get(api, url) == (400, "text/plain", "Invalid path")
+
+
+@pytest.mark.parametrize("url", ["/api/objectspecs", "/api/objectspecs/"])
+async def test_without_endpoint_every_known_model_is_listed(
     api: aiohttp.ClientSession, url: str
 ) -> None:
-    assert await get(api, url) == (400, "text/plain", "Invalid path")
+    async with api.get(url) as resp:
+        assert resp.status == 200
+        models = await resp.json()
+    ids = [(m["id"], m["version"]) for m in models]
+    assert ids == sorted(ids, key=lambda item: (item[0], tuple(map(int, item[1].split(".")))))
+    assert {0, 1, 3, 3303} <= {oid for oid, _ in ids}
+    device = next(m for m in models if m["id"] == 3)
+    assert device["name"] == "Device" and device["resourcedefs"][0]["name"] == "Manufacturer"
 
 
 async def test_only_get(api: aiohttp.ClientSession) -> None:

@@ -20,9 +20,15 @@ the version of the core specification for objects 0-7 and 21 under LwM2M 1.1,
 1.0 otherwise. An object whose declared version the registry does not hold is
 left out of the list.
 
+``GET /api/objectspecs`` (no endpoint) lists every model the server knows, every
+version of each, by object id then version, in the same shape: a UI names the
+objects of any client from it, and it shows what ``--models DIR`` loaded.
+Leshan 2.x's servlet answers 400 there; a list is more useful and breaks no tool
+that works with Leshan.
+
 Refusals are text, as Leshan's: ``400 no registered client with id 'EP'`` for an
-endpoint that is not registered, ``400 Invalid path`` without an endpoint or
-with more than one path segment.
+endpoint that is not registered, ``400 Invalid path`` with more than one path
+segment.
 """
 
 from __future__ import annotations
@@ -149,6 +155,10 @@ def add_routes(app: web.Application, server: Server) -> None:
 
     async def specs(request: web.Request) -> web.Response:
         segments = [s for s in request.match_info.get("tail", "").split("/") if s]
+        if not segments:
+            return json_response(
+                [object_model_to_json(obj) for obj in server.registry.all_versions()]
+            )
         if len(segments) != 1:
             raise HttpError(400, "Invalid path")
         endpoint = segments[0]

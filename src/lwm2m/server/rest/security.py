@@ -191,7 +191,7 @@ def _parse(body: Json) -> SecurityInfo:
             details.get("key"),
             "key parameter must be a valid hex string",
             MAX_PSK_KEY_BYTES,
-            " (the most Mbed TLS 2.28, this server's DTLS, accepts)",
+            " (the limit of Mbed TLS 2.28, the DTLS of this server)",
         )
         return SecurityInfo.psk(endpoint, identity, key)
     if mode == "rpk":
