@@ -1,11 +1,26 @@
-"""``lwm2m bootstrap-server``: run a Bootstrap-Server from a JSON or TOML configuration.
+"""``lwm2m bootstrap-server``: a Bootstrap-Server with the REST API of Leshan's bootstrap demo.
 
 Listens on UDP (``--coap-port``, default 5783) and, when python-mbedtls is
-installed, on DTLS (``--coaps-port``, default 5784) with the endpoints'
-``bootstrap_psk`` credentials and, with ``--cert``/``--key`` (and ``--ca`` for
-the CAs client certificates must chain to), X.509 certificates in DER or PEM;
-prints one line per event until Ctrl-C. A configuration or a credential file
-that does not load exits with status 2 and names the field or the file.
+installed, on DTLS (``--coaps-port``, default 5784) with the clients' bootstrap
+PSKs and, with ``--cert``/``--key`` (and ``--ca`` for the CAs client
+certificates must chain to), X.509 certificates in DER or PEM.
+
+Configurations and bootstrap credentials live in a store: SQLite with ``--db
+PATH`` (they survive a restart), memory otherwise. ``--config FILE`` (JSON or
+TOML) seeds it at start: an entry of the file is applied when it is new or has
+changed since it was last applied, so changes made through the REST API stay.
+``--http-port`` serves the REST API (:mod:`lwm2m.server.rest.bootstrap`) on
+``--http-host`` (default 127.0.0.1; another address needs ``--api-token`` or
+``LWM2M_API_TOKEN``). Port 0 picks a free port; one line per listener tells
+where it is bound::
+
+    listening on coap://127.0.0.1:5783
+    listening on coaps://127.0.0.1:5784
+    listening on http://127.0.0.1:8080
+
+then one line per event until Ctrl-C or SIGTERM. A configuration or a
+credential file that does not load, or bad flags, exit with status 2 naming
+the field or the file; a database or a listener that cannot be opened with 1.
 """
 
 from __future__ import annotations
@@ -15,6 +30,8 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import dataclasses
+import os
 import re
 import signal
 import sys
@@ -36,9 +53,14 @@ from lwm2m.server.bootstrap import (
     BootstrapStarted,
 )
 from lwm2m.server.bootstrap_config import BootstrapConfig, ConfigError, load_config
+from lwm2m.server.store.base import SecurityInfo, StoreError
+from lwm2m.server.store.bootstrap_base import BootstrapStore
+from lwm2m.server.store.bootstrap_memory import MemoryBootstrapStore
+from lwm2m.server.store.bootstrap_sqlite import SqliteBootstrapStore
 from lwm2m.transport.base import Address
 
 if TYPE_CHECKING:  # python-mbedtls is optional: imported only when --cert is given
+    from lwm2m.server.rest.auth import AuthConfig
     from lwm2m.transport.dtls_common import CertificateCredentials
 
 PROG = "lwm2m bootstrap-server"
@@ -48,12 +70,24 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "bootstrap-server",
         help="run an LwM2M bootstrap server",
-        description="Run an LwM2M Bootstrap-Server; the configuration is a JSON or TOML file.",
+        description="Run an LwM2M Bootstrap-Server with the REST API of Leshan's bootstrap "
+        "demo; configurations come from the API, a JSON or TOML file, or both.",
     )
-    p.add_argument("--config", required=True, metavar="FILE", help="configuration (.json/.toml)")
+    p.add_argument("--config", metavar="FILE", help="configurations to seed (.json/.toml)")
+    p.add_argument("--db", metavar="PATH", help="SQLite file for configurations and PSKs")
     p.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     p.add_argument("--coap-port", type=port, default=DEFAULT_COAP_PORT, help="UDP port")
     p.add_argument("--coaps-port", type=port, default=DEFAULT_COAPS_PORT, help="DTLS port")
+    p.add_argument("--http-port", type=port, help="serve the REST API on this port (0: any)")
+    p.add_argument(
+        "--http-host", default="127.0.0.1", help="address of the REST API (default 127.0.0.1)"
+    )
+    p.add_argument(
+        "--api-token",
+        metavar="TOKEN",
+        help="bearer token the REST API requires (default: $LWM2M_API_TOKEN, else none)",
+    )
+    p.add_argument("--cors-origin", metavar="ORIGIN", help="the one web origin allowed (CORS)")
     p.add_argument("--no-dtls", action="store_true", help="do not open the DTLS listener")
     p.add_argument("--cert", metavar="FILE", help="server certificate (DER or PEM) for coaps")
     p.add_argument("--key", metavar="FILE", help="private key of --cert (DER or PEM)")
@@ -187,8 +221,31 @@ def load_certificate_credentials(
     return credentials
 
 
+def seed_store(store: BootstrapStore, config: BootstrapConfig) -> list[str]:
+    """Apply the endpoints of a configuration file to ``store``; the names applied.
+
+    An endpoint's ``bootstrap_psk`` becomes its security info in the store (what
+    the DTLS listener and ``/api/security/clients`` use). Raises :class:`StoreError`.
+    """
+    applied = []
+    for name, endpoint in config.endpoints.items():
+        psk = endpoint.bootstrap_psk
+        info = None
+        if psk is not None:
+            try:
+                identity = psk.identity.decode("utf-8")
+            except UnicodeDecodeError:
+                raise StoreError(
+                    f"endpoint {name!r}: bootstrap PSK identity is not UTF-8"
+                ) from None
+            info = SecurityInfo.psk(name, identity, psk.key)
+        if store.seed(name, dataclasses.replace(endpoint, bootstrap_psk=None), info):
+            applied.append(name)
+    return applied
+
+
 async def serve(
-    config: BootstrapConfig,
+    config: BootstrapConfig | None,
     host: str,
     coap_port: int | None,
     coaps_port: int | None,
@@ -196,31 +253,99 @@ async def serve(
     out: TextIO = sys.stdout,
     stop: asyncio.Event | None = None,
     certificate: CertificateCredentials | None = None,
+    store: BootstrapStore | None = None,
+    http_port: int | None = None,
+    http_host: str = "127.0.0.1",
+    access: AuthConfig | None = None,
 ) -> None:
     """Run the server until ``stop`` is set (or forever), printing events to ``out``.
 
-    ``certificate`` lets the DTLS listener accept certificate clients as well.
+    ``config``'s endpoints are seeded into ``store`` (memory when None; closed at
+    the end only then); its default and unknown-endpoint answer stay with the
+    server. ``certificate`` lets the DTLS listener accept certificate clients as
+    well; ``http_port`` serves the REST API on ``http_host`` with ``access``.
     """
-    server = BootstrapServer(config)
-    server.on_event(lambda ev: print(format_event(ev), file=out, flush=True))
+    own_store = store is None
+    store = MemoryBootstrapStore() if store is None else store
+    runner = None
     try:
-        await server.start(host, coap_port, None)
-        if coaps_port is not None:
-            try:
-                await server.start(host, None, coaps_port, coaps_certificate=certificate)
-            except ImportError:
-                print("DTLS unavailable (python-mbedtls is not installed)", file=out, flush=True)
-        for scheme, address in server.listening:
-            print(f"listening on {scheme}://{_addr(address)}", file=out, flush=True)
-        await (stop or asyncio.Event()).wait()
+        fallback = BootstrapConfig()
+        if config is not None:
+            seed_store(store, config)
+            fallback.default = config.default
+            fallback.unknown_endpoint_code = config.unknown_endpoint_code
+        server = BootstrapServer(fallback, store=store)
+        server.on_event(lambda ev: print(format_event(ev), file=out, flush=True))
+        try:
+            await _start_listeners(server, host, coap_port, coaps_port, certificate, out)
+            for scheme, address in server.listening:
+                print(f"listening on {scheme}://{_addr(address)}", file=out, flush=True)
+            if http_port is not None:
+                runner = await _start_http(server, store, http_host, http_port, certificate, access)
+                for address in runner.addresses:
+                    print(f"listening on http://{_addr(address)}", file=out, flush=True)
+            await (stop or asyncio.Event()).wait()
+        finally:
+            if runner is not None:
+                await runner.cleanup()
+            await server.close()
     finally:
-        await server.close()
+        if own_store:
+            store.close()
+
+
+async def _start_listeners(
+    server: BootstrapServer,
+    host: str,
+    coap_port: int | None,
+    coaps_port: int | None,
+    certificate: CertificateCredentials | None,
+    out: TextIO,
+) -> None:
+    await server.start(host, coap_port, None)
+    if coaps_port is not None:
+        try:
+            await server.start(host, None, coaps_port, coaps_certificate=certificate)
+        except ImportError:
+            print("DTLS unavailable (python-mbedtls is not installed)", file=out, flush=True)
+
+
+async def _start_http(
+    server: BootstrapServer,
+    store: BootstrapStore,
+    host: str,
+    http_port: int,
+    certificate: CertificateCredentials | None,
+    access: AuthConfig | None,
+) -> Any:
+    from aiohttp import web
+
+    from lwm2m.server.rest import security
+    from lwm2m.server.rest.bootstrap import create_bootstrap_app
+
+    own = certificate.certificate if certificate is not None else None
+    app = create_bootstrap_app(
+        store,
+        server=server,
+        server_info=lambda: security.server_security_json(certificate=own),
+        access=access,
+    )
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, http_port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
 
 
 async def _serve_until_signal(
     args: argparse.Namespace,
-    config: BootstrapConfig,
+    config: BootstrapConfig | None,
     certificate: CertificateCredentials | None,
+    store: BootstrapStore | None,
+    access: AuthConfig | None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -228,12 +353,43 @@ async def _serve_until_signal(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     coaps = None if args.no_dtls else args.coaps_port
-    await serve(config, args.host, args.coap_port, coaps, stop=stop, certificate=certificate)
+    await serve(
+        config,
+        args.host,
+        args.coap_port,
+        coaps,
+        stop=stop,
+        certificate=certificate,
+        store=store,
+        http_port=args.http_port,
+        http_host=args.http_host,
+        access=access,
+    )
+
+
+def _access(args: argparse.Namespace) -> AuthConfig | None:
+    """The REST API's token and CORS origin; ValueError when they cannot be used."""
+    if args.http_port is None:
+        if args.api_token is not None or args.cors_origin is not None:
+            raise ValueError("--api-token and --cors-origin need --http-port")
+        return None
+    from lwm2m.server.rest.auth import AuthConfig, check_binding
+
+    token = args.api_token if args.api_token is not None else os.environ.get("LWM2M_API_TOKEN")
+    access = AuthConfig(token=token or None, cors_origin=args.cors_origin)
+    check_binding(args.http_host, access)
+    return access
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.config is None and args.db is None and args.http_port is None:
+        print(
+            f"{PROG}: error: nothing to serve: give --config FILE, --db PATH or --http-port PORT",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        config = load_config(args.config)
+        config = load_config(args.config) if args.config is not None else None
     except ConfigError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -241,14 +397,24 @@ def run(args: argparse.Namespace) -> int:
         certificate = load_certificate_credentials(args.cert, args.key, args.ca)
         if certificate is not None and args.no_dtls:
             raise CredentialError("--cert is for the DTLS listener, not usable with --no-dtls")
-    except CredentialError as exc:
+        access = _access(args)
+    except (CredentialError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    store: BootstrapStore | None = None
     try:
-        asyncio.run(_serve_until_signal(args, config, certificate))
-    except OSError as exc:
+        if args.db is not None:
+            store = SqliteBootstrapStore(args.db)
+        asyncio.run(_serve_until_signal(args, config, certificate, store, access))
+    except ImportError as exc:
+        print(f"{PROG}: error: {exc} (install lwm2m[server])", file=sys.stderr)
+        return 1
+    except (OSError, StoreError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass
+    finally:
+        if store is not None:
+            store.close()
     return 0

@@ -26,7 +26,9 @@ MAX_AGE = int(OptionNumber.MAX_AGE)
 
 
 def block(num: int, more: bool, path: str, payload: bytes | None = None) -> Message:
-    msg = Message.request(Code.PUT, path, payload=BODY[num * 64 : num * 64 + 64] if payload is None else payload)
+    msg = Message.request(
+        Code.PUT, path, payload=BODY[num * 64 : num * 64 + 64] if payload is None else payload
+    )
     msg.block1 = BlockOption(num, more, 2)  # 64-byte blocks
     return msg
 
@@ -63,7 +65,7 @@ def test_block1_transfers_per_peer_are_bounded_and_refused_with_503_max_age() ->
 
 def test_block1_total_bound_counts_every_peer() -> None:
     rx = receiver()
-    peers = [("10.0.1.%d" % i, 1) for i in range(4)]
+    peers = [(f"10.0.1.{i}", 1) for i in range(4)]
     answers = [rx.feed(p, block(0, True, "/x"), 0.0) for p in peers]
     assert [a.response.code for a in answers[:3]] == [Code.CONTINUE] * 3  # type: ignore[union-attr]
     assert_busy(answers[3].response)
@@ -166,7 +168,7 @@ def test_block2_cache_per_peer_bound_drops_that_peers_oldest() -> None:
 
 def test_block2_cache_total_bound_and_size_bound() -> None:
     cache = Block2Cache(60.0, 3, per_peer=3, max_body_size=1000)
-    peers = [("10.0.2.%d" % i, 1) for i in range(4)]
+    peers = [(f"10.0.2.{i}", 1) for i in range(4)]
     bounds = [cache.store(p, Message.request(Code.GET, "/x"), response(), 0.0) for p in peers]
     assert bounds == [None, None, None, "total"]
     assert len(cache) == 3 and cache.count(peers[0]) == 0
@@ -252,7 +254,11 @@ def test_warning_gate_logs_once_per_interval_and_counts_the_rest(
         gate("block1", "refused %s", "again")
     lines = [r.getMessage() for r in caplog.records]
     assert sum(logged) == 1
-    assert lines == ["refused 0", "another kind", "refused again (999 more since the last such warning)"]
+    assert lines == [
+        "refused 0",
+        "another kind",
+        "refused again (999 more since the last such warning)",
+    ]
     print(f"1000 refusals -> {len(lines) - 1} lines for that kind")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -312,6 +314,29 @@ def test_bad_attribute_values_are_encode_errors(name: str, value: object) -> Non
 def test_discover_with_invalid_path_is_a_decode_error() -> None:
     with pytest.raises(DecodeError, match="discover"):
         parse_discover("</3/x>")
+
+
+@pytest.mark.parametrize("digits", [6, 4301, 100_000])
+def test_ids_with_too_many_digits_are_decode_errors(digits: int) -> None:
+    # int() of more than 4300 digits raises Python's own ValueError: never reached
+    big = "9" * digits
+    with pytest.raises(DecodeError, match=f"discover: invalid path .* id of {digits} digits"):
+        parse_discover(f"</3/0/{big}>;pmin=10")
+    with pytest.raises(DecodeError, match=f"register payload: invalid path .* {digits} digits"):
+        parse_object_list(f"</1/0>,</{big}/0>")
+    with pytest.raises(DecodeError, match="register payload: invalid ct"):
+        parse_object_list(f"</>;ct={big},</1/0>")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("gt", "9" * 100_000 + "x"), ("lt", "." + "9" * 100_000), ("pmin", "9" * 100_000)],
+)
+def test_long_attribute_values_are_refused_quickly(name: str, value: str) -> None:
+    start = time.perf_counter()
+    with pytest.raises(DecodeError, match=f"attribute {name}"):
+        parse_discover(f"</3/0>;{name}={value}")
+    assert time.perf_counter() - start < 2.0
 
 
 @given(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sys
+import time
 from pathlib import Path as FsPath
 
 import pytest
@@ -133,6 +135,53 @@ def test_int_for_float_and_lenient_number_forms() -> None:
 def test_bad_syntax_is_a_decode_error(path: Path, payload: bytes) -> None:
     with pytest.raises(DecodeError):
         text.decode(payload, path, REG)
+
+
+# The Float syntax, pinned against a reference: the linear-time pattern must accept exactly
+# what the first pattern did (this one backtracked and took quadratic time).
+_REFERENCE_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+@given(st.text(alphabet="0123456789.eE+-_ x\u0663", max_size=12))
+def test_float_syntax_is_unchanged(candidate: str) -> None:
+    assert text.is_decimal(candidate) == bool(_REFERENCE_FLOAT.fullmatch(candidate))
+
+
+@pytest.mark.parametrize("candidate", ["1", "1.", ".5", "-0.5e-3", "+7E+2", "00012.500", "1e0"])
+def test_float_syntax_accepts(candidate: str) -> None:
+    assert text.is_decimal(candidate)
+    assert dec(FLOAT, candidate.encode()) == float(candidate)
+
+
+@pytest.mark.parametrize("candidate", ["", ".", "e5", "1e", "1e+", "+", "1_0", "1 ", "..5"])
+def test_float_syntax_refuses(candidate: str) -> None:
+    assert not text.is_decimal(candidate)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"9" * 200_000 + b"x",  # took 2 s at 10,000 digits and grew with the square
+        b"." + b"9" * 200_000 + b"e",
+        b"9" * 200_000 + b"e+" + b"9" * 200_000 + b"x",
+        b"9" * 200_000,  # valid syntax, overflows binary64
+    ],
+)
+def test_rejecting_a_long_float_takes_linear_time(payload: bytes) -> None:
+    start = time.perf_counter()
+    with pytest.raises(DecodeError, match="text/plain Float"):
+        dec(FLOAT, payload)
+    assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize("path", [INTEGER, UNSIGNED, TIME, BOOLEAN, OBJLNK])
+def test_long_numbers_of_other_types_are_refused_quickly(path: Path) -> None:
+    start = time.perf_counter()
+    for payload in (b"9" * 200_000, b"1" * 200_000 + b":1", b"1:" + b"1" * 200_000):
+        with pytest.raises(DecodeError, match="text/plain"):
+            dec(path, payload)
+    assert time.perf_counter() - start < 2.0
 
 
 def test_opaque_is_not_carried_by_text_plain() -> None:
