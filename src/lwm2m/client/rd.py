@@ -47,8 +47,10 @@ differ from those of the last successful Register/Update, and the object links
 only when objects or instances were added or removed since. Updates are due at
 ``max(lifetime - update_margin, lifetime / 2)`` after the last success. Every
 failure waits a back-off delay (:class:`RetryPolicy`: exponential, capped,
-jittered) before the next attempt, so a server is never hammered; the machine
-never stops retrying by itself. Once the policy's ``attempts`` Registers have
+jittered, counted from the start of the failed attempt) before the next
+attempt, so a server is never hammered, yet one that comes back is reached
+again within a minute however long it was away; the machine never stops
+retrying by itself. Once the policy's ``attempts`` Registers have
 failed in a row it reports REGISTRATION_FAILURE on every further failure, and
 :attr:`RegistrationMachine.exhausted` tells the :class:`RdCoordinator` that it
 may fall back to bootstrap (int-7; /1/x/16 "Bootstrap on Registration Failure").
@@ -352,11 +354,29 @@ class RetryPolicy:
     together do not retry together. ``attempts``: consecutive failed Registers
     after which the failure is reported and bootstrap fall-back is allowed
     (Core TS 1.1 /1/x/17 Communication Retry Count, default 5).
+
+    The wait runs from the start of the failed attempt, not from its failure:
+    a request refused at once (ICMP unreachable, 5.xx) waits the whole delay,
+    while a confirmable request that ran out its retransmissions (up to
+    MAX_TRANSMIT_WAIT, 93 s, of waiting already) is followed by the next
+    attempt as soon as the delay is over, which is usually at once.
+
+    Why these defaults: a client must find its server again soon after the
+    server comes back, whatever the length of the outage. With them, two
+    consecutive datagrams towards an absent server are never more than
+    ``max(max_delay, 16 * ACK_TIMEOUT * ACK_RANDOM_FACTOR)`` = 48 s apart (the
+    second term is the silence between a request's last retransmission and
+    its give-up, RFC 7252 4.8), so the first attempt after the return is sent
+    within 48 s and the client is registered again within a minute. Attempts
+    start at least ``(1 - jitter) * initial_delay`` apart and, from the third
+    failure on, ``(1 - jitter) * max_delay`` (34 s) apart unless the previous
+    one was still retransmitting: an absent server gets a few datagrams a
+    minute from each client, never a stream.
     """
 
     initial_delay: float = 15.0
     factor: float = 2.0
-    max_delay: float = 900.0
+    max_delay: float = 45.0
     jitter: float = 0.25
     attempts: int = 5
     random: Callable[[], float] = random.random
@@ -665,6 +685,7 @@ class _Params:
 class _InFlight:
     kind: _Kind
     token: int
+    started: float  # when the machine asked for the request: the back-off runs from here
     params: _Params | None = None
 
 
@@ -827,9 +848,16 @@ class _Machine:
         self._out.append(Event(kind, self._server, detail, now))
 
     def _backoff(self, now: float) -> float:
-        """Count one more failure; the deadline of the next attempt."""
+        """Count one more failure; the deadline of the next attempt.
+
+        The delay runs from the start of the attempt that failed (see
+        :class:`RetryPolicy`), or from ``now`` when no request failed (a
+        bootstrap session that never finished).
+        """
         self.failures += 1
-        return now + self._policy.delay(self.failures)
+        answered = self._answered
+        start = now if answered is None else min(answered.started, now)
+        return max(now, start + self._policy.delay(self.failures))
 
     @property
     def _policy(self) -> RetryPolicy:
@@ -1013,7 +1041,7 @@ class RegistrationMachine(_Machine):
         self._location = None
         self._acked = None
         self._update_pending = False
-        self._inflight = _InFlight(_Kind.REGISTER, token, params)
+        self._inflight = _InFlight(_Kind.REGISTER, token, now, params)
         self._out.append(SendRegister(a.short_server_id, token, tuple(query)))
         return RegState.REGISTERING
 
@@ -1056,7 +1084,7 @@ class RegistrationMachine(_Machine):
         links = params.objects_generation != acked.objects_generation
         token = self._token()
         self._update_pending = False
-        self._inflight = _InFlight(_Kind.UPDATE, token, params)
+        self._inflight = _InFlight(_Kind.UPDATE, token, now, params)
         self._out.append(SendUpdate(self.server_id, token, self._location, tuple(query), links))
         return RegState.UPDATING
 
@@ -1102,7 +1130,7 @@ class RegistrationMachine(_Machine):
 
     def _step_disable(self, now: float, d: _Data) -> RegState:
         self._emit(RdEvent.SERVER_DISABLED, now, f"for {self._disable_timeout:.0f} s")
-        self._send_deregister()
+        self._send_deregister(now)
         return RegState.DISABLING
 
     def _step_disable_now(self, now: float, d: _Data) -> RegState:
@@ -1122,14 +1150,14 @@ class RegistrationMachine(_Machine):
         self._arm(Timer.DISABLE, now + self._disable_timeout)
         return RegState.DISABLED
 
-    def _send_deregister(self) -> None:
+    def _send_deregister(self, now: float) -> None:
         assert self._location is not None
         token = self._token()
-        self._inflight = _InFlight(_Kind.DEREGISTER, token)
+        self._inflight = _InFlight(_Kind.DEREGISTER, token, now)
         self._out.append(SendDeregister(self.server_id, token, self._location))
 
     def _step_deregister(self, now: float, d: _Data) -> RegState:
-        self._send_deregister()
+        self._send_deregister(now)
         return RegState.DEREGISTERING
 
     def _step_deregistered(self, now: float, d: _Data) -> RegState:
@@ -1223,7 +1251,7 @@ class BootstrapMachine(_Machine):
     def _step_request(self, now: float, d: _Data) -> BsState:
         s = self.settings
         token = self._token()
-        self._inflight = _InFlight(_Kind.BOOTSTRAP_REQUEST, token)
+        self._inflight = _InFlight(_Kind.BOOTSTRAP_REQUEST, token, now)
         self._out.append(SaveConfig())
         query = bootstrap_request_query(s.endpoint, s.preferred_format)
         self._out.append(SendBootstrapRequest(token, tuple(query)))

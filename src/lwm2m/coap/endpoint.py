@@ -94,6 +94,8 @@ Observe, client role::
         ...
     await obs.cancel()                  # GET with Observe=1
     obs.forget()                        # next notification is answered with RST
+    obs = ep.adopt_observation(request, remote=addr)  # registered earlier with request's
+                                        # token (e.g. before a restart): nothing is sent
 
 Limits. ``limits=Limits(...)`` (:mod:`lwm2m.coap.limits`) bounds what peers
 can make the endpoint hold, per peer and in total: Block1 transfers (reassembled
@@ -333,6 +335,9 @@ class Endpoint:
         self._warn = WarningGate(logger, limits.warning_interval)
         self._transfer_timer: asyncio.TimerHandle | None = None
         self._transfer_timer_at = _INFINITY
+        # Client role: observations whose large notification is being fetched, and
+        # the newest first block that arrived meanwhile.
+        self._completing: dict[Observation, Message | None] = {}
         self._observation_listeners: list[ObservationListener] = []
         self._resources: dict[tuple[str, ...], Handler] = {}
         self._streams: dict[tuple[str, ...], _StreamRoute] = {}
@@ -1392,27 +1397,63 @@ class Endpoint:
             raise
         return obs
 
+    def adopt_observation(self, request: Message, *, remote: Address) -> Observation:
+        """Take over an observation that ``request`` registered earlier (by a previous
+        process, say): nothing is sent, and the notifications carrying its token from
+        ``remote`` (the peer address as the transport reports it) are delivered to the
+        returned :class:`Observation` as for :meth:`observe`, without a first response.
+        ``cancel()`` sends GET with Observe=1 and ``request``'s token.
+        """
+        if self._closed:
+            raise EndpointClosed("endpoint closed")
+        if not request.token:
+            raise ValueError("an observation to adopt needs its token")
+        obs = Observation(
+            request, remote, self._clock, self._cancel_observation, self._forget_observation
+        )
+        obs.exchange = self._layer.adopt(request, remote, context=obs)
+        return obs
+
     def _on_notification(self, obs: Observation, response: Message) -> None:
         if not obs.accept(response):
             return
         if response.has_option(_BLOCK2):
-            task = self._loop.create_task(self._complete_notification(obs, response))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            completing = self._completing
+            if obs in completing:
+                # One fetch per observation at a time; the newest notification waits.
+                completing[obs] = response
+                return
+            completing[obs] = None
+            self._start_completion(obs, response)
         else:
             obs.deliver(response)
 
+    def _start_completion(self, obs: Observation, first: Message) -> None:
+        task = self._loop.create_task(self._complete_notification(obs, first))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def _complete_notification(self, obs: Observation, first: Message) -> None:
-        """RFC 7959 3.4 / RFC 7641: fetch the rest of a large notification, then deliver it."""
+        """RFC 7959 3.4 / RFC 7641: fetch the rest of a large notification, then deliver it.
+
+        A peer sending large notifications faster than they can be fetched does not
+        make tasks pile up: the newest one that came meanwhile is fetched next.
+        """
         try:
-            full = await self._collect_block2(obs.request, obs.remote, first)
-        except RequestError as exc:
-            logger.debug("could not complete a block-wise notification: %s", exc)
-            return
-        observe = first.get_option(_OBSERVE)
-        if observe is not None and not full.has_option(_OBSERVE):
-            full.options.append((_OBSERVE, observe))
-        obs.deliver(full)
+            try:
+                full = await self._collect_block2(obs.request, obs.remote, first)
+            except RequestError as exc:
+                logger.debug("could not complete a block-wise notification: %s", exc)
+                return
+            observe = first.get_option(_OBSERVE)
+            if observe is not None and not full.has_option(_OBSERVE):
+                full.options.append((_OBSERVE, observe))
+            obs.deliver(full)
+        finally:
+            newest = self._completing.pop(obs, None)
+            if newest is not None and not self._closed and obs.active:
+                self._completing[obs] = None
+                self._start_completion(obs, newest)
 
     def _forget_observation(self, obs: Observation) -> None:
         if obs.exchange is not None:

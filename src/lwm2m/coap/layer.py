@@ -461,6 +461,20 @@ class MessageLayer:
         self._start(ex, now)
         return ex
 
+    def adopt(self, message: Message, remote: Address, *, context: Any = None) -> Exchange:
+        """Follow a kept request that was sent earlier, e.g. by a previous process.
+
+        Nothing is sent: the exchange starts as if ``message`` had been sent with
+        ``keep=True`` and acknowledged, so every response carrying its token from
+        ``remote`` is reported, until :meth:`forget`. No timer runs for it.
+        """
+        ex = Exchange(message, remote, True, True, context)
+        if ex.token in self._by_token:
+            raise ValueError(f"token {ex.token.hex()} is already in use")
+        ex.state = ACKED
+        self._by_token[ex.token] = ex
+        return ex
+
     def send_message(
         self, message: Message, remote: Address, now: float, *, context: Any = None
     ) -> Exchange:

@@ -30,7 +30,8 @@ whether such a resource is multiple follows the TLV type bits.
 
 Decoding is lenient in one case peers are known to produce: a resource the definition
 says is multiple, sent as one "resource with value" entry, is read as resource instance 0
-of that resource (a :class:`MultiResourceNode`), and a warning naming the path is logged.
+of that resource (a :class:`MultiResourceNode`), and one warning per payload naming the
+first such resource and how many more there are is logged.
 The opposite, a single-instance resource sent as a Multiple Resource TLV, stays an error.
 
 Canonical form (what :func:`encode` emits, so ``encode(decode(x)) == x`` for it):
@@ -480,6 +481,8 @@ def encode(node: Node | Records, path: Path, registry: Registry) -> bytes:
 
 _Entry = tuple[int, int, int, int]
 """(kind, identifier, value start, value end)."""
+_Lenient = list[tuple[tuple[int, ...], int]]
+"""(instance path, resource id) of each multiple resource read from a single value."""
 
 
 def _split(buf: bytes, start: int, end: int) -> list[_Entry]:
@@ -584,8 +587,9 @@ def _decode_multi(
 
 
 def _decode_resource(
-    buf: bytes, entry: _Entry, table: _Table, where: tuple[int, ...]
+    buf: bytes, entry: _Entry, table: _Table, where: tuple[int, ...], lenient: _Lenient
 ) -> ResourceNode | MultiResourceNode:
+    """One Resource or Multiple Resource TLV; ``lenient`` collects the paths read leniently."""
     kind, rid, s, e = entry
     codec = table.get(rid)
     if kind == RESOURCE:
@@ -597,12 +601,7 @@ def _decode_resource(
             raise DecodeError(f"TLV {_where(where)}/{rid} ({codec.type_name}): {exc}", s) from None
         if codec.multiple:
             # Lenient: a multiple-instance resource sent as one value is instance 0.
-            _log.warning(
-                "TLV %s/%d: multiple-instance resource sent as a single value, "
-                "read as resource instance 0",
-                _where(where),
-                rid,
-            )
+            lenient.append((where, rid))
             return MultiResourceNode(rid, {0: value})
         return ResourceNode(rid, value)
     if kind == MULTIPLE_RESOURCE:
@@ -615,7 +614,13 @@ def _decode_resource(
 
 
 def _decode_instance_body(
-    buf: bytes, pos: int, end: int, iid: int, table: _Table, where: tuple[int, ...]
+    buf: bytes,
+    pos: int,
+    end: int,
+    iid: int,
+    table: _Table,
+    where: tuple[int, ...],
+    lenient: _Lenient,
 ) -> InstanceNode:
     """The resources of one instance (the hot path of Write and of a client's Read).
 
@@ -646,7 +651,7 @@ def _decode_instance_body(
         codec = get(rid)
         kind = t & 0xC0
         if codec is None:
-            resources[rid] = _decode_resource(buf, (kind, rid, s, e), table, where)
+            resources[rid] = _decode_resource(buf, (kind, rid, s, e), table, where, lenient)
         elif kind == RESOURCE and not codec.multiple:
             try:
                 resources[rid] = ResourceNode(rid, codec.decode(buf[s:e]))
@@ -657,7 +662,7 @@ def _decode_instance_body(
         elif kind == MULTIPLE_RESOURCE and codec.multiple:
             resources[rid] = _decode_multi(buf, rid, s, e, codec, where)
         else:
-            resources[rid] = _decode_resource(buf, (t & 0xC0, rid, s, e), table, where)
+            resources[rid] = _decode_resource(buf, (t & 0xC0, rid, s, e), table, where, lenient)
         pos = e
     return InstanceNode(iid, resources)
 
@@ -677,6 +682,22 @@ def _single(entries: list[_Entry], kind: int, ident: int, where: Path) -> _Entry
 
 def decode(payload: bytes, path: Path, registry: Registry) -> Node | Records:
     """Decode an OMA TLV ``payload`` for request ``path``."""
+    lenient: _Lenient = []
+    node = _decode(payload, path, registry, lenient)
+    if lenient:
+        # one warning per payload, however many resources it names
+        more = f" and {len(lenient) - 1} more" if len(lenient) > 1 else ""
+        _log.warning(
+            "TLV %s: multiple-instance resource %s%s sent as a single value, "
+            "read as resource instance 0",
+            path,
+            _where((*lenient[0][0], lenient[0][1])),
+            more,
+        )
+    return node
+
+
+def _decode(payload: bytes, path: Path, registry: Registry, lenient: _Lenient) -> Node | Records:
     level = len(path)
     if level == 0:
         raise UnsupportedFormat("TLV cannot carry the root path or composite records")
@@ -687,8 +708,8 @@ def decode(payload: bytes, path: Path, registry: Registry) -> Node | Records:
         if buf and buf[0] & 0xC0 == OBJECT_INSTANCE:
             # A single wrapping Object Instance TLV is allowed (Core TS 1.1 7.4.3).
             _, _, s, e = _single(_split(buf, 0, len(buf)), OBJECT_INSTANCE, iid, path)
-            return _decode_instance_body(buf, s, e, iid, table, path)
-        return _decode_instance_body(buf, 0, len(buf), iid, table, path)
+            return _decode_instance_body(buf, s, e, iid, table, path, lenient)
+        return _decode_instance_body(buf, 0, len(buf), iid, table, path, lenient)
     entries = _split(buf, 0, len(buf))
     if level == 1:
         instances: dict[int, InstanceNode] = {}
@@ -699,10 +720,10 @@ def decode(payload: bytes, path: Path, registry: Registry) -> Node | Records:
                 )
             if iid in instances:
                 raise DecodeError(f"TLV {path}: duplicate object instance {iid}", s)
-            instances[iid] = _decode_instance_body(buf, s, e, iid, table, (*path, iid))
+            instances[iid] = _decode_instance_body(buf, s, e, iid, table, (*path, iid), lenient)
         return ObjectNode(path[0], instances)
     if level == 3:
         entry = _single(entries, RESOURCE, path[2], path)
-        return _decode_resource(buf, entry, table, path[:2])
+        return _decode_resource(buf, entry, table, path[:2], lenient)
     _, ri, s, e = _single(entries, RESOURCE_INSTANCE, path[3], path)
     return ResourceNode(ri, _value(buf, s, e, table.get(path[2]), str(path)))

@@ -19,11 +19,11 @@ _LEVEL_NAMES = ("root", "object", "object instance", "resource", "resource insta
 _SHOWN = 60  # characters of a bad path quoted in an error message
 
 
-def _show(text: str) -> str:
-    """``repr`` of ``text`` for an error message, cut short after :data:`_SHOWN` characters."""
-    if len(text) <= _SHOWN:
+def _show(text: str, limit: int = _SHOWN) -> str:
+    """``repr`` of ``text`` for an error message, cut short after ``limit`` characters."""
+    if len(text) <= limit:
         return repr(text)
-    return f"{text[:_SHOWN]!r}... ({len(text)} characters)"
+    return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 class Path(tuple[int, ...]):
@@ -73,11 +73,12 @@ class Path(tuple[int, ...]):
         for level, part in enumerate(parts, 1):
             if not part.isdigit() or not part.isascii():
                 raise ModelError(
-                    f"invalid path {_show(text)}: {_show(part)} (level {level}) is not a decimal id"
+                    f"invalid path {_show(text)}: {_show(part, 12)} (level {level}) "
+                    "is not a decimal id"
                 )
             if len(part) > 1 and part[0] == "0":
                 raise ModelError(
-                    f"invalid path {_show(text)}: leading zero in {_show(part)} (level {level})"
+                    f"invalid path {_show(text)}: leading zero in {_show(part, 12)} (level {level})"
                 )
             if len(part) > 5:
                 raise ModelError(

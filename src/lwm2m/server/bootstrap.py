@@ -510,8 +510,13 @@ class BootstrapServer:
         if info is not None:
             if info.mode is SecurityMode.PSK and text != info.psk_identity:
                 return f"endpoint {ep!r} must connect with its bootstrap PSK identity over DTLS"
-            if text is None:
-                return f"endpoint {ep!r} must connect over DTLS"
+            if info.mode is SecurityMode.X509:
+                # the certificate's subject, as Mbed TLS writes it: "C=FR, O=Acme, CN=dev1"
+                names = [p[3:] for p in (text or "").split(", ") if p.startswith("CN=")]
+                if names[-1:] != [ep]:
+                    return f"endpoint {ep!r} must connect with a certificate whose CN is {ep!r}"
+            if info.mode is SecurityMode.RPK:
+                return f"endpoint {ep!r} has a raw public key: this server's DTLS has no RPK"
         if text is not None:
             owner = self.store.get_security_by_identity(text)
             if owner is not None and owner.endpoint != ep:

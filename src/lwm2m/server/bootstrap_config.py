@@ -39,6 +39,13 @@ field, e.g. ``endpoints.dev1.security[0].psk_key: not a hex string``. JSON::
     }
 
 Binary resources (keys) are hex strings in files; ``psk_identity`` is text.
+``"auto_security_ids": true`` numbers the Security instances from a
+Bootstrap-Discover (see :attr:`EndpointConfig.auto_security_ids`).
+
+:func:`dump_endpoint` writes an endpoint back in this form (what the stores
+keep). :func:`leshan_to_endpoint` and :func:`endpoint_to_leshan` map to and from
+the BootstrapConfig JSON of Eclipse Leshan's bootstrap demo, the REST API's
+format; the comment above them lists the fields.
 """
 
 from __future__ import annotations
@@ -1054,7 +1061,8 @@ class _LeshanObject:
         out = bytearray()
         for i, item in enumerate(value):
             if not isinstance(item, int) or isinstance(item, bool) or not -128 <= item <= 255:
-                what = str(item) if isinstance(item, int) else _kind(item)
+                number = isinstance(item, int) and not isinstance(item, bool)
+                what = str(item) if number else _kind(item)
                 raise ConfigError(f"{self.name(key)}[{i}]", f"{what} is not a byte (-128..255)")
             out.append(item & 0xFF)
         return bytes(out)

@@ -26,10 +26,15 @@ as :class:`~lwm2m.server.events.SendReceived`. Every event (the table's
 :class:`SendReceived`) goes to the ``on_event`` callbacks and ``events()`` streams.
 
 Observations are written to the store (token, registration, paths, format). When
-the server restarts with a persistent store, the client's notifications carry
-tokens the new CoAP endpoint does not know, so each stored observation is
-re-established with its stored token at the client's next Update; from then on
-its notifications are published again.
+the server starts with a persistent store that holds observations (a restart),
+the endpoint adopts each one by token and registration address, so the client's
+next notification is accepted and published at once, without a request to the
+client. Such a restored handle (:attr:`ObservationHandle.restored`) has no
+initial value. An adopted observation that brought no notification by the
+client's next Update, or whose client moved to another address, is observed
+again with its stored token at that Update: the client may have dropped it
+while the server was away (a confirmable notification that was never
+acknowledged ends it, RFC 7641 4.5).
 
 Errors of the device-management calls:
 
@@ -102,7 +107,9 @@ def _error(code: int, text: str) -> Message:
 class ObservationHandle:
     """One observation the server started: ``async for notification in handle``.
 
-    ``initial`` is the content of the first answer (the current value). Iteration
+    ``initial`` is the content of the first answer (the current value); it is empty
+    (``{}``) for an observation :attr:`restored` from the store when the server
+    started. Iteration
     yields each later :class:`~lwm2m.server.events.Notification` and ends when the
     observation ends: :meth:`cancel`, :meth:`forget`, an error code from the client,
     or the end of the registration. Unread notifications are kept up to
@@ -130,6 +137,9 @@ class ObservationHandle:
         self._coap = coap
         self._queue: asyncio.Queue[Notification | None] = asyncio.Queue(self.BACKLOG)
         self._ended = False
+        #: Taken over from the store when the server started, not started by this process.
+        self.restored = False
+        self._heard = False  # a notification arrived
 
     @property
     def token(self) -> bytes:
@@ -267,6 +277,7 @@ class Server:
         endpoint.add_resource("/dp", self._on_send)
         self._endpoint = endpoint
         self._on_expiry_timer()  # registrations restored from the store may be over
+        self._adopt_observations()
 
     async def stop(self) -> None:
         """Close the endpoint. Registrations and observations stay in the store."""
@@ -1032,6 +1043,7 @@ class Server:
                     message.observe,
                     handle.composite,
                 )
+                handle._heard = True
                 self._events.publish(notification)
                 handle._push(notification)
         except RequestError as exc:
@@ -1090,14 +1102,52 @@ class Server:
             await handle.cancel()
         return len(handles)
 
-    def _restore_observations(self, reg: Registration) -> None:
-        """Re-establish stored observations this process does not follow (after a restart)."""
-        for stored in self.store.list_observations(reg.id):
-            if stored.token not in self._observing and stored.token not in self._restoring:
-                self._restoring.add(stored.token)
-                self._spawn(self._reobserve(reg, stored))
+    def _adopt_observations(self) -> None:
+        """Follow the stored observations of the stored registrations (after a restart).
 
-    async def _reobserve(self, reg: Registration, stored: Observation) -> None:
+        The client keeps notifying with the stored tokens; the endpoint accepts those
+        notifications from the registration's address without asking the client.
+        """
+        endpoint = self._require_endpoint()
+        for stored in self.store.list_observations():
+            reg = self.table.get(stored.registration_id)
+            if reg is None or stored.token in self._observing:
+                continue
+            try:
+                request = self._stored_request(reg, stored)
+                coap = endpoint.adopt_observation(request, remote=reg.address)
+            except (ModelError, ValueError) as exc:
+                log.info("stored observation of %s not adopted: %s", reg.endpoint, exc)
+                continue
+            handle = ObservationHandle(
+                self, reg, coap, stored.paths, stored.composite, stored.content_format, {}
+            )
+            handle.restored = True
+            self._follow(handle)
+            self._spawn(self._pump(handle))
+
+    def _restore_observations(self, reg: Registration) -> None:
+        """Re-establish stored observations this process does not follow (after a restart).
+
+        Adopted ones that brought nothing yet, or whose client moved, are established
+        again too: the client may have dropped them, or now sends from elsewhere.
+        """
+        for stored in self.store.list_observations(reg.id):
+            token = stored.token
+            if token in self._restoring:
+                continue
+            handle = self._observing.get(token)
+            if handle is not None:
+                if not handle.restored or (handle._heard and handle._coap.remote == reg.address):
+                    continue
+                self._unfollow(handle)  # the store keeps the record for _reobserve
+                handle._coap.forget()
+                handle._end()
+            self._restoring.add(token)
+            self._spawn(self._reobserve(reg, stored))
+
+    def _stored_request(self, reg: Registration, stored: Observation) -> Message:
+        """The Observe request of a stored observation, with its token."""
         paths = stored.paths
         cf = stored.content_format
         if stored.composite:
@@ -1108,9 +1158,13 @@ class Server:
             accept = cf if cf is not None else dm.default_format(reg, paths[0], self.registry)
             message = dm.build_read(paths[0], accept, observe=True)
         message.token = stored.token
+        return message
+
+    async def _reobserve(self, reg: Registration, stored: Observation) -> None:
         try:
+            message = self._stored_request(reg, stored)
             await self._start_observation(
-                reg, message, paths, stored.composite, None, stored=stored
+                reg, message, stored.paths, stored.composite, None, stored=stored
             )
         except (RequestError, dm.DmError, ModelError) as exc:
             log.info("stored observation of %s not restored: %s", reg.endpoint, exc)

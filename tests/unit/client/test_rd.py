@@ -115,18 +115,20 @@ def test_server_gone_for_ten_minutes_backoff_then_recovery() -> None:
         sends.append(shell.now)
         if shell.now > 1400:
             break
+    # The back-off (15, 30, 45, 45 s) runs from the start of each attempt: every
+    # attempt already waited 93 s for its retransmissions, so the next one follows.
     waits = [s - f for f, s in zip(failed_at, sends[1:], strict=True)]
-    assert waits == [15.0, 30.0, 60.0, 120.0]  # exponential back-off, visible in the timing
-    assert sends == [921.0, 1029.0, 1152.0, 1305.0, 1518.0]
+    assert waits == [0.0] * 6
+    assert sends == [921.0 + 93.0 * n for n in range(7)]
     # reported once the attempts are used up, at every failure from then on
-    assert shell.kinds().count(RdEvent.REGISTRATION_FAILURE) == 2
-    assert "attempt 4" in shell.events[-1].detail
+    assert shell.kinds().count(RdEvent.REGISTRATION_FAILURE) == 4
+    assert "attempt 6" in shell.events[-1].detail
     shell.answer(CREATED, ["rd", "77"])
     assert shell.kinds()[-1] is RdEvent.REGISTRATION_COMPLETE
     assert machine(coord).failures == 0 and not machine(coord).exhausted
     req = shell.next_request()
     assert isinstance(req, SendUpdate) and req.location == ("rd", "77")
-    assert shell.now == 1518.0 + 207.0
+    assert shell.now == sends[-1] + 207.0
 
 
 def test_backoff_is_capped_and_never_stops() -> None:
@@ -146,7 +148,7 @@ def test_backoff_is_capped_and_never_stops() -> None:
 
 def test_retry_policy_jitter_only_shortens_the_wait() -> None:
     draws = iter([0.0, 0.5, 0.999])
-    policy = RetryPolicy(initial_delay=100, jitter=0.2, random=lambda: next(draws))
+    policy = RetryPolicy(initial_delay=100, max_delay=900, jitter=0.2, random=lambda: next(draws))
     assert policy.delay(1) == 100.0
     assert policy.delay(1) == pytest.approx(90.0)
     assert 80.0 < policy.delay(1) < 80.1
@@ -254,7 +256,8 @@ def test_change_during_register_is_sent_right_after_it() -> None:
 
 
 def test_update_5xx_retries_update_until_the_lifetime_ends() -> None:
-    shell, _ = registered_shell(retry=RetryPolicy(initial_delay=40, random=lambda: 0.0))
+    policy = RetryPolicy(initial_delay=40, max_delay=900, random=lambda: 0.0)
+    shell, _ = registered_shell(retry=policy)
     shell.next_request()  # t=207, expires at 300
     shell.answer(SERVICE_UNAVAILABLE)
     assert shell.kinds()[-1] is RdEvent.REG_UPDATE_FAILURE

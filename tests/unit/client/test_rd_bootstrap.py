@@ -124,8 +124,21 @@ def test_bootstrap_request_unanswered_is_retried_with_backoff() -> None:
         assert bs(coord).state is BsState.WAIT_REQUEST
         shell.next_request()
         sends.append(shell.now)
+    # The back-off (15, 30, 45 s) runs from the start of each attempt, and each one
+    # already waited 93 s for its retransmissions: the next request follows at once.
     gaps = [b - a - EXCHANGE for a, b in itertools.pairwise(sends)]
-    assert gaps == [15.0, 30.0, 60.0]
+    assert gaps == [0.0, 0.0, 0.0]
+
+
+def test_bootstrap_request_refused_is_retried_with_backoff() -> None:
+    shell, _ = bootstrap_shell()
+    sends = [0.0]
+    for _ in range(4):
+        shell.answer(INTERNAL_ERROR)
+        shell.next_request()
+        sends.append(shell.now)
+    gaps = [b - a for a, b in itertools.pairwise(sends)]
+    assert gaps == [15.0, 30.0, 45.0, 45.0]
 
 
 def test_bootstrap_request_refused_4xx_and_5xx() -> None:

@@ -235,3 +235,55 @@ async def test_limits_default_and_explicit_max_body_size(make_endpoint: MakeEndp
     assert ep.limits == Limits()
     ep2 = await make_endpoint(limits=Limits(max_body_size=5000), max_body_size=100)
     assert ep2._max_body == 100  # the explicit argument wins
+
+
+async def test_large_notifications_faster_than_their_fetch_do_not_pile_up(
+    make_endpoint: MakeEndpoint, make_raw_peer: Factory, poll: Poll
+) -> None:
+    ep = await make_endpoint()
+    server = await make_raw_peer()
+    block_requests: list[Message] = []
+
+    def serve(data: bytes) -> bytes | None:
+        request = Message.decode(data)
+        if request.observe == 0:
+            answer = Message(Type.ACK, Code.CONTENT, request.mid, request.token, [], b"small")
+            answer.observe = 1
+            return answer.encode()
+        block_requests.append(request)  # later blocks are never answered
+        return None
+
+    server.reply = serve
+    obs = await ep.observe("/big", remote=server.address)
+    for seq in range(2, 52):
+        note = Message(Type.NON, Code.CONTENT, 1000 + seq, obs.token, [], bytes(1024))
+        note.observe = seq
+        note.block2 = BlockOption(0, True, 6)
+        server.send(note.encode(), ep.local_address)
+    await poll(lambda: bool(block_requests))
+    await asyncio.sleep(0.1)
+    # One fetch of the rest runs; the newest notification waits for it, the others are gone.
+    assert len(ep._tasks) == 1
+    assert ep.layer.pending_exchanges == 2  # the observation and that one fetch
+    assert len({m.mid for m in block_requests}) == 1
+    print(
+        f"50 large notifications: {len(ep._tasks)} fetch task, "
+        f"{ep.layer.pending_exchanges} exchanges"
+    )
+    obs.forget()
+
+
+async def test_the_transfer_timer_reads_the_endpoint_clock(
+    make_endpoint: MakeEndpoint, make_raw_peer: Factory, poll: Poll
+) -> None:
+    now = [0.0]
+    ep = await make_endpoint(clock=lambda: now[0], limits=Limits(transfer_timeout=0.1))
+    ep.add_resource("/up", lambda request, remote: Message(code=Code.CHANGED))
+    peer = await make_raw_peer()
+    peer.send(block_put("/up", 1), ep.local_address)
+    [answer] = await answers(peer, 1)
+    assert answer.code is Code.CONTINUE
+    await asyncio.sleep(0.4)  # the timer fired, but the endpoint's time stands still
+    assert ep.held()["block1"] == 1
+    now[0] = 0.1
+    await poll(lambda: ep.held()["block1"] == 0, timeout=1)

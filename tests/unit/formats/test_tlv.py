@@ -567,6 +567,18 @@ def test_multiple_resource_sent_as_a_single_value_is_instance_0(
     assert tlv.decode(tlv.encode(node, p, REG), p, REG) == node  # type: ignore[arg-type]
 
 
+def test_one_warning_per_payload(caplog: pytest.LogCaptureFixture) -> None:
+    # three instances, each with /3/i/6 and /3/i/7 (both multiple) as single values
+    body = h("C1 06 05 C2 07 0E D8")
+    payload = b"".join(bytes((0x08, i, len(body))) + body for i in range(3))
+    with caplog.at_level(logging.WARNING, logger="lwm2m.formats.tlv"):
+        node = tlv.decode(payload, Path(3), REG)
+    assert isinstance(node, ObjectNode) and len(node.instances) == 3
+    assert node.instances[2].resources[7] == MultiResourceNode(7, {0: 3800})
+    [record] = caplog.records
+    assert "/3/0/6 and 5 more" in record.getMessage()
+
+
 def test_well_formed_multiple_resources_log_nothing(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, logger="lwm2m.formats.tlv"):
         assert tlv.decode(h("83 06 41 00 05"), Path(3, 0), REG) == InstanceNode(

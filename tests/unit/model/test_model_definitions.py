@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lwm2m.errors import ModelError
 from lwm2m.model import ObjectDef, ObjLink, Operations, ResourceDef, ResourceType, ValueRange
@@ -198,3 +203,55 @@ def test_object_def_key_mismatch() -> None:
 def test_value_range_single_number_is_an_exact_length_or_value() -> None:
     vr = ValueRange.parse("6")
     assert vr is not None and vr.contains(6) and not vr.contains(5)
+
+
+# --- the range syntax in linear time -----------------------------------------------------
+
+# The first patterns, kept as the reference of the syntax: two optional white space runs
+# side by side at the end of the interval made a failing match take quadratic time.
+_NUM = r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
+_REF_RANGE = re.compile(rf"^\s*({_NUM})\s*(?:\.\.|-|\u2013)\s*({_NUM})\s*(?:bytes?|B)?\s*$")
+_REF_SINGLE = re.compile(rf"^\s*{_NUM}\s*$")
+_REF_ENUM = re.compile(rf"^\s*{_NUM}(?:\s*,\s*{_NUM})+\s*$")
+
+
+def _reference(text: str) -> ValueRange | None:
+    if not text or not text.strip():
+        return None
+    m = _REF_RANGE.match(text)
+    if m:
+        low, high = float(m.group(1)), float(m.group(2))
+        return ValueRange(low=low, high=high) if low <= high else None
+    if _REF_SINGLE.match(text):
+        return ValueRange(allowed=frozenset({float(text)}))
+    if _REF_ENUM.match(text):
+        return ValueRange(allowed=frozenset(float(x) for x in text.split(",")))
+    return None
+
+
+_PIECES = ["1", "0", "25", ".", "..", "-", "+", "e", "E", ",", " ", "\t", "\n", "B", "bytes"]
+_PIECES += ["byte", "\u2013", "x", "\u0663"]
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(_PIECES), max_size=9).map("".join))
+def test_value_range_syntax_is_unchanged(text: str) -> None:
+    assert ValueRange.parse(text) == _reference(text)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1..1" + " " * 100_000 + "x",  # took 81 s at 100,000 spaces
+        "1 .. 1" + " " * 100_000 + "bytesx",
+        "1" + " " * 100_000 + "- 1 x",
+        "1," * 100_000 + "x",
+        "1" * 100_000 + "x",
+        " " * 100_000 + "x",
+    ],
+)
+def test_value_range_parse_takes_linear_time(text: str) -> None:
+    start = time.perf_counter()
+    assert ValueRange.parse(text) is None
+    assert time.perf_counter() - start < 2.0

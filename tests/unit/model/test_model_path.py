@@ -55,6 +55,38 @@ def test_parse_bad_paths(text: str, fragment: str) -> None:
     assert fragment in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "/123456",  # six digits cannot be an id
+        "/3/0/" + "9" * 4301,  # int() refuses more than 4300 digits with its own ValueError
+        "/" + "1" * 1_000_000,
+        "/3/" + "0" * 4301,  # leading zeros
+        "/3/0/" + "0" * 5 + "1",
+    ],
+)
+def test_parse_refuses_long_ids_with_model_error(text: str) -> None:
+    with pytest.raises(ModelError, match=r"invalid path '.*'") as info:
+        Path.parse(text)
+    message = str(info.value)
+    assert len(message) < 200  # the path is quoted cut short
+    assert "level" in message
+
+
+def test_parse_refuses_many_levels_without_looking_at_them() -> None:
+    with pytest.raises(ModelError, match="at most 4"):
+        Path.parse("/1" * 1_000_000)
+    with pytest.raises(ModelError, match="at most 4"):
+        Path.parse("/1/2/3/4/" + "x" * 10)
+
+
+def test_parse_names_the_bad_level() -> None:
+    with pytest.raises(ModelError, match=r"'x' \(level 3\) is not a decimal id"):
+        Path.parse("/3/0/x")
+    with pytest.raises(ModelError, match=r"id of 7 digits \(level 2\) out of range"):
+        Path.parse("/3/1234567")
+
+
 def test_parse_rejects_non_strings() -> None:
     with pytest.raises(ModelError, match="must be a string"):
         Path.parse(3)  # type: ignore[arg-type]

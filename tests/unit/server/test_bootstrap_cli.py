@@ -70,7 +70,6 @@ def test_arguments_and_defaults() -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        ["bootstrap-server"],
         ["bootstrap-server", "--config", "x", "--coap-port", "70000"],
         ["bootstrap-server", "--config", "x", "--coaps-port", "port"],
     ],
@@ -80,6 +79,11 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str
         parse(argv)
     assert info.value.code == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_nothing_to_serve_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run(parse(["bootstrap-server"])) == 2
+    assert "nothing to serve" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
