@@ -184,7 +184,7 @@ async def test_device_provisioned_over_rest_bootstraps_registers_and_is_read(
                     async with dm.get(f"/api/clients/{ENDPOINT}/3/0") as resp:
                         assert resp.status == 200, await resp.text()
                         answer = await resp.json()
-                    assert answer["status"].startswith("CONTENT")
+                    assert answer["status"] == "CONTENT(205)"
                     assert answer["success"] is True and answer["valid"] is True
                     content = answer["content"]
                     assert content["kind"] == "instance" and content["id"] == 0

@@ -8,13 +8,17 @@ process is killed on the way out, whatever happened. The DTLS identity binding
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import io
 import json
 import os
 import re
+import shutil
 import signal
+import ssl
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path as FsPath
@@ -23,6 +27,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from lwm2m.cli._http import http_options
 from lwm2m.cli.server import PskEntry, ServerOptions, serve
 from lwm2m.coap.endpoint import Endpoint
 from lwm2m.coap.numbers import Code, ContentFormat
@@ -30,7 +35,7 @@ from lwm2m.transport.dtls import DtlsClientTransport
 
 HOST = "127.0.0.1"
 KEY_HEX = "000102030405060708090a0b0c0d0e0f"
-_LISTENING = re.compile(r"^(coaps?|http) listening on (\S+):(\d+)$")
+_LISTENING = re.compile(r"^(coaps?|https?) listening on (\S+):(\d+)$")
 
 
 class Process:
@@ -183,7 +188,7 @@ async def test_client_cli_registers_with_server_cli(tmp_path: FsPath) -> None:
             assert reg["secure"] is False and reg["lifetime"] == 60
             await server.wait_line(r"^REGISTRATION e2e-dev ")
             body = await get_json(api, "/api/clients/e2e-dev/3/0/0")
-            assert body["status"] == "CONTENT" and body["success"] is True
+            assert body["status"] == "CONTENT(205)" and body["success"] is True
             assert body["content"] == {
                 "kind": "singleResource",
                 "id": 0,
@@ -236,9 +241,17 @@ async def test_client_cli_over_dtls_psk(tmp_path: FsPath) -> None:
         (["--http-port", "70000"], "out of range"),
         (["--coap-port", "five"], "integer"),
         (["--psk", "a=id:00", "--psk", "b=id:01"], "given twice"),
+        (["--http-host", "0.0.0.0"], "without authentication"),
+        (["--http-host", "::"], "--api-token"),
+        (["--api-token", "two words"], "white space"),
+        (["--http-cert", "cert.pem"], "go together"),
+        (["--http-cert", "missing.pem", "--http-key", "missing.key"], "--http-cert missing.pem"),
     ],
 )
-async def test_invalid_flags_exit_2(flags: list[str], message: str) -> None:
+async def test_invalid_flags_exit_2(
+    flags: list[str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LWM2M_API_TOKEN", raising=False)
     process = await Process.start("server", "--coap-port", "0", "--http-port", "0", *flags)
     try:
         async with asyncio.timeout(20):
@@ -262,7 +275,9 @@ async def serving(options: ServerOptions) -> AsyncIterator[dict[str, int]]:
     task = asyncio.ensure_future(serve(options, out=out, stop=stop))
     try:
         async with asyncio.timeout(10):
-            while "http listening" not in out.getvalue():
+            while (
+                "http listening" not in out.getvalue() and "https listening" not in out.getvalue()
+            ):
                 assert not task.done(), out.getvalue()
                 await asyncio.sleep(0.01)
         ports = {}
@@ -319,6 +334,37 @@ async def test_psk_identity_is_bound_to_its_endpoint(tmp_path: FsPath) -> None:
         finally:
             await secure.close()
             await plain.close()
+
+
+async def test_https_with_a_token_beyond_loopback(tmp_path: FsPath) -> None:
+    """--http-host 0.0.0.0 is allowed with a token; HTTPS with --http-cert/--http-key."""
+    openssl = shutil.which("openssl")
+    assert openssl, "the openssl command is needed to make a test certificate"
+    cert, key = tmp_path / "http.pem", tmp_path / "http.key"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    args = argparse.Namespace(
+        http_host="0.0.0.0", api_token="tok-123", cors_origin=None,
+        http_cert=str(cert), http_key=str(key),
+    )  # fmt: skip
+    options = ServerOptions(
+        host=HOST, coap_port=0, coaps_port=None, http_port=0, http=http_options(args)
+    )
+    async with serving(options) as ports:
+        context = ssl.create_default_context(cafile=str(cert))
+        connector = aiohttp.TCPConnector(ssl=context)
+        async with aiohttp.ClientSession(
+            f"https://{HOST}:{ports['https']}", connector=connector
+        ) as api:
+            async with api.get("/api/clients") as resp:
+                assert resp.status == 401
+            headers = {"Authorization": "Bearer tok-123"}
+            async with api.get("/api/clients", headers=headers) as resp:
+                assert resp.status == 200 and await resp.json() == []
 
 
 # --- the server load benchmark, small ------------------------------------------------------

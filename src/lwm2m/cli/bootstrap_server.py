@@ -31,7 +31,6 @@ import base64
 import binascii
 import contextlib
 import dataclasses
-import os
 import re
 import signal
 import sys
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from lwm2m.cli._args import port
+from lwm2m.cli._http import HttpOptions, add_http_arguments, http_options
 from lwm2m.server.bootstrap import (
     DEFAULT_COAP_PORT,
     DEFAULT_COAPS_PORT,
@@ -60,7 +60,6 @@ from lwm2m.server.store.bootstrap_sqlite import SqliteBootstrapStore
 from lwm2m.transport.base import Address
 
 if TYPE_CHECKING:  # python-mbedtls is optional: imported only when --cert is given
-    from lwm2m.server.rest.auth import AuthConfig
     from lwm2m.transport.dtls_common import CertificateCredentials
 
 PROG = "lwm2m bootstrap-server"
@@ -79,15 +78,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--coap-port", type=port, default=DEFAULT_COAP_PORT, help="UDP port")
     p.add_argument("--coaps-port", type=port, default=DEFAULT_COAPS_PORT, help="DTLS port")
     p.add_argument("--http-port", type=port, help="serve the REST API on this port (0: any)")
-    p.add_argument(
-        "--http-host", default="127.0.0.1", help="address of the REST API (default 127.0.0.1)"
-    )
-    p.add_argument(
-        "--api-token",
-        metavar="TOKEN",
-        help="bearer token the REST API requires (default: $LWM2M_API_TOKEN, else none)",
-    )
-    p.add_argument("--cors-origin", metavar="ORIGIN", help="the one web origin allowed (CORS)")
+    add_http_arguments(p)
     p.add_argument("--no-dtls", action="store_true", help="do not open the DTLS listener")
     p.add_argument("--cert", metavar="FILE", help="server certificate (DER or PEM) for coaps")
     p.add_argument("--key", metavar="FILE", help="private key of --cert (DER or PEM)")
@@ -255,15 +246,15 @@ async def serve(
     certificate: CertificateCredentials | None = None,
     store: BootstrapStore | None = None,
     http_port: int | None = None,
-    http_host: str = "127.0.0.1",
-    access: AuthConfig | None = None,
+    http: HttpOptions | None = None,
 ) -> None:
     """Run the server until ``stop`` is set (or forever), printing events to ``out``.
 
     ``config``'s endpoints are seeded into ``store`` (memory when None; closed at
     the end only then); its default and unknown-endpoint answer stay with the
     server. ``certificate`` lets the DTLS listener accept certificate clients as
-    well; ``http_port`` serves the REST API on ``http_host`` with ``access``.
+    well; ``http_port`` serves the REST API as ``http`` says (loopback without a
+    token by default).
     """
     own_store = store is None
     store = MemoryBootstrapStore() if store is None else store
@@ -281,9 +272,9 @@ async def serve(
             for scheme, address in server.listening:
                 print(f"listening on {scheme}://{_addr(address)}", file=out, flush=True)
             if http_port is not None:
-                runner = await _start_http(server, store, http_host, http_port, certificate, access)
+                runner, scheme = await _start_http(server, store, http, http_port, certificate)
                 for address in runner.addresses:
-                    print(f"listening on http://{_addr(address)}", file=out, flush=True)
+                    print(f"listening on {scheme}://{_addr(address)}", file=out, flush=True)
             await (stop or asyncio.Event()).wait()
         finally:
             if runner is not None:
@@ -313,31 +304,33 @@ async def _start_listeners(
 async def _start_http(
     server: BootstrapServer,
     store: BootstrapStore,
-    host: str,
+    http: HttpOptions | None,
     http_port: int,
     certificate: CertificateCredentials | None,
-    access: AuthConfig | None,
-) -> Any:
+) -> tuple[Any, str]:
     from aiohttp import web
 
     from lwm2m.server.rest import security
+    from lwm2m.server.rest.auth import AuthConfig
     from lwm2m.server.rest.bootstrap import create_bootstrap_app
 
+    if http is None:
+        http = HttpOptions("127.0.0.1", AuthConfig(), None)
     own = certificate.certificate if certificate is not None else None
     app = create_bootstrap_app(
         store,
         server=server,
         server_info=lambda: security.server_security_json(certificate=own),
-        access=access,
+        access=http.access,
     )
     runner = web.AppRunner(app)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, http_port).start()
+        await web.TCPSite(runner, http.host, http_port, ssl_context=http.ssl).start()
     except BaseException:
         await runner.cleanup()
         raise
-    return runner
+    return runner, http.scheme
 
 
 async def _serve_until_signal(
@@ -345,7 +338,7 @@ async def _serve_until_signal(
     config: BootstrapConfig | None,
     certificate: CertificateCredentials | None,
     store: BootstrapStore | None,
-    access: AuthConfig | None,
+    http: HttpOptions | None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -362,23 +355,27 @@ async def _serve_until_signal(
         certificate=certificate,
         store=store,
         http_port=args.http_port,
-        http_host=args.http_host,
-        access=access,
+        http=http,
     )
 
 
-def _access(args: argparse.Namespace) -> AuthConfig | None:
-    """The REST API's token and CORS origin; ValueError when they cannot be used."""
+def _http(args: argparse.Namespace) -> HttpOptions | None:
+    """The REST API's listener settings; ValueError when they cannot be used."""
     if args.http_port is None:
-        if args.api_token is not None or args.cors_origin is not None:
-            raise ValueError("--api-token and --cors-origin need --http-port")
+        given = [
+            flag
+            for flag, value in (
+                ("--api-token", args.api_token),
+                ("--cors-origin", args.cors_origin),
+                ("--http-cert", args.http_cert),
+            )
+            if value is not None
+        ]
+        if given:
+            verb = "needs" if len(given) == 1 else "need"
+            raise ValueError(f"{' and '.join(given)} {verb} --http-port")
         return None
-    from lwm2m.server.rest.auth import AuthConfig, check_binding
-
-    token = args.api_token if args.api_token is not None else os.environ.get("LWM2M_API_TOKEN")
-    access = AuthConfig(token=token or None, cors_origin=args.cors_origin)
-    check_binding(args.http_host, access)
-    return access
+    return http_options(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -397,7 +394,7 @@ def run(args: argparse.Namespace) -> int:
         certificate = load_certificate_credentials(args.cert, args.key, args.ca)
         if certificate is not None and args.no_dtls:
             raise CredentialError("--cert is for the DTLS listener, not usable with --no-dtls")
-        access = _access(args)
+        http = _http(args)
     except (CredentialError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -405,7 +402,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.db is not None:
             store = SqliteBootstrapStore(args.db)
-        asyncio.run(_serve_until_signal(args, config, certificate, store, access))
+        asyncio.run(_serve_until_signal(args, config, certificate, store, http))
     except ImportError as exc:
         print(f"{PROG}: error: {exc} (install lwm2m[server])", file=sys.stderr)
         return 1

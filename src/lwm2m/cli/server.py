@@ -2,10 +2,13 @@
 
 Listens for clients on UDP (``--coap-port``, default 5683) and DTLS-PSK
 (``--coaps-port``, default 5684), and serves the REST API of
-:mod:`lwm2m.server.rest` on ``--http-port`` (default 8080); port 0 picks a free
-port. Every ``--psk ENDPOINT=IDENTITY:HEXKEY`` binds a PSK identity to one
-endpoint: that endpoint must register over DTLS with that identity, and the
-identity cannot register another endpoint (4.03). With ``--db`` registrations,
+:mod:`lwm2m.server.rest` on ``--http-port`` (default 8080) of ``--http-host``
+(default 127.0.0.1: binding the API elsewhere needs ``--api-token`` or
+``$LWM2M_API_TOKEN``, see :mod:`lwm2m.cli._http`); port 0 picks a free port. The
+CoAP listeners bind ``--host`` (default 0.0.0.0), because devices must reach them.
+Every ``--psk ENDPOINT=IDENTITY:HEXKEY`` binds a PSK identity to one endpoint:
+that endpoint must register over DTLS with that identity, and the identity
+cannot register another endpoint (4.03). With ``--db`` registrations,
 observations and PSKs live in a SQLite file and survive a restart. ``--models
 DIR`` loads every OMA DDF XML file (``*.xml``) of DIR beside the built-in
 definitions, so that vendor objects decode with their real types; a missing
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from lwm2m.cli._args import port
+from lwm2m.cli._http import HttpOptions, add_http_arguments, http_options
 from lwm2m.model.registry import Registry, default_registry
 from lwm2m.server import (
     Deregistered,
@@ -84,6 +88,8 @@ class ServerOptions:
     db: str | None = None
     #: Object definitions the server uses (None: the built-in ones).
     registry: Registry | None = None
+    #: The REST API's listener (None: 127.0.0.1 without a token, plain HTTP).
+    http: HttpOptions | None = None
 
 
 def parse_psk(text: str) -> PskEntry:
@@ -109,10 +115,13 @@ def add_parser(sub: Any) -> None:
         help="run an LwM2M server with its REST API",
         description="Run an LwM2M server (UDP and DTLS-PSK) with a Leshan-compatible REST API.",
     )
-    p.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    p.add_argument(
+        "--host", default="0.0.0.0", help="address of the CoAP listeners (default 0.0.0.0)"
+    )
     p.add_argument("--coap-port", type=port, default=5683, help="UDP port (0: any free port)")
     p.add_argument("--coaps-port", type=port, default=5684, help="DTLS port (0: any free port)")
     p.add_argument("--http-port", type=port, default=8080, help="REST API port (0: any free)")
+    add_http_arguments(p)
     p.add_argument(
         "--psk",
         type=parse_psk,
@@ -215,6 +224,7 @@ async def serve(
     from aiohttp import web
 
     from lwm2m.server.rest import create_app
+    from lwm2m.server.rest.auth import AuthConfig
 
     store: ServerStore = SqliteStore(options.db) if options.db else MemoryStore()
     try:
@@ -230,13 +240,14 @@ async def serve(
         )
         server.on_event(_print_event(out))
         await server.start()
-        runner = web.AppRunner(create_app(server))
+        http = options.http or HttpOptions("127.0.0.1", AuthConfig(), None)
+        runner = web.AppRunner(create_app(server, access=http.access))
         try:
             await runner.setup()
-            site = web.TCPSite(runner, options.host, options.http_port)
+            site = web.TCPSite(runner, http.host, options.http_port, ssl_context=http.ssl)
             await site.start()
             for address in runner.addresses:
-                print(f"http listening on {_addr(address)}", file=out, flush=True)
+                print(f"{http.scheme} listening on {_addr(address)}", file=out, flush=True)
             await (stop or asyncio.Event()).wait()
         finally:
             await runner.cleanup()
@@ -273,7 +284,14 @@ def _options(args: argparse.Namespace) -> ServerOptions:
         loaded = registry.load_directory(args.models)  # DefinitionLoadError is a ValueError
         log.info("%d object definition(s) loaded from %s", len(loaded), args.models)
     return ServerOptions(
-        args.host, args.coap_port, coaps, args.http_port, entries, args.db, registry=registry
+        args.host,
+        args.coap_port,
+        coaps,
+        args.http_port,
+        entries,
+        args.db,
+        registry=registry,
+        http=http_options(args),
     )
 
 

@@ -88,11 +88,6 @@ def load_ddf_bytes(data: bytes, name: str = "<ddf>") -> list[ObjectDef]:
     return _Loader(name).document(_parse(_decode(data, name), name))
 
 
-def _xml_name(name: str) -> str:
-    """ElementTree's spelling of an expat name: "uri}local" -> "{uri}local"."""
-    return "{" + name if "}" in name else name
-
-
 def _parse(text: str, name: str) -> ET.Element:
     """Parse the document text into an element tree; any DTD is refused.
 
@@ -110,31 +105,26 @@ def _parse(text: str, name: str) -> ET.Element:
 
     def refuse(what: str) -> DecodeError:
         return DecodeError(
-            f"{name}: {what} declarations are not allowed in DDF files (line "
+            f"{name}: {what} are not allowed in DDF files (line "
             f"{parser.CurrentLineNumber}, column {parser.CurrentColumnNumber})"
         )
 
     def doctype(*_: object) -> None:
-        raise refuse("DOCTYPE")
+        raise refuse("DOCTYPE declarations")
 
     def entity(*_: object) -> None:
-        raise refuse("ENTITY")
+        raise refuse("ENTITY declarations")
 
     def external(*_: object) -> int:
-        raise refuse("external entity")
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        builder.start(_xml_name(tag), {_xml_name(k): v for k, v in attrs.items()})
-
-    def end(tag: str) -> None:
-        builder.end(_xml_name(tag))
+        raise refuse("external entity references")
 
     parser.StartDoctypeDeclHandler = doctype
     parser.EntityDeclHandler = entity
     parser.UnparsedEntityDeclHandler = entity
     parser.ExternalEntityRefHandler = external
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
+    # Names keep expat's "uri}local" spelling; the loader reads local names only.
+    parser.StartElementHandler = builder.start
+    parser.EndElementHandler = builder.end
     parser.CharacterDataHandler = builder.data
     try:
         parser.Parse(text, True)
@@ -180,7 +170,7 @@ def _decode(data: bytes, name: str) -> str:
 
 
 def _local(tag: object) -> str:
-    """Element name without namespace ("{uri}Item" -> "Item"); comments and PIs give ""."""
+    """Element name without namespace ("uri}Item" -> "Item"); comments and PIs give ""."""
     if not isinstance(tag, str):
         return ""
     return tag.rpartition("}")[2]

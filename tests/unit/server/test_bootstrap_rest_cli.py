@@ -52,7 +52,12 @@ def test_new_flags_and_defaults() -> None:
     ("argv", "words"),
     [
         (["bootstrap-server"], "nothing to serve"),
-        (["bootstrap-server", "--db", "x.db", "--api-token", "t"], "need --http-port"),
+        (["bootstrap-server", "--db", "x.db", "--api-token", "t"], "needs --http-port"),
+        (["bootstrap-server", "--http-port", "0", "--http-cert", "c.pem"], "go together"),
+        (
+            ["bootstrap-server", "--http-port", "0", "--http-cert", "no.pem", "--http-key", "no"],
+            "--http-cert no.pem",
+        ),
         (
             ["bootstrap-server", "--http-port", "0", "--http-host", "0.0.0.0"],
             "without authentication",
