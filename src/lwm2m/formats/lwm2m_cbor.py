@@ -22,6 +22,9 @@ Canonical form emitted by :func:`encode`:
 
 Decoding rejects duplicate leaf paths, paths deeper than 4 levels, ids out
 of 0..65534, values that are not leaves of a resource, and trailing bytes.
+Duplicates can only come from an array key that starts with another key of the
+same map (``{3: {0: {9: 1}}, [3, 0, 9]: 2}``); the leaves are checked for
+them only when a map has such keys.
 
 An instance in the canonical shape is read by :func:`fast_instance` straight
 from the nested maps and written from the grouped leaves of
@@ -188,8 +191,33 @@ def decode(payload: bytes, path: Path, registry: Registry) -> Node | Records:
 def decode_tree(tree: Tree, path: Path, registry: Registry) -> Node | Records:
     """The general path: every leaf of the tree, typed and assembled by :mod:`.senml`."""
     leaves: list[senml.RawLeaf] = []
-    _walk(tree, (), leaves, set())
+    if _walk(tree, (), leaves):
+        _no_duplicates(leaves)
     return senml.assemble(leaves, DIALECT, path, registry, indexed=False)
+
+
+def _overlaps(tree: Tree) -> bool:
+    """True when a key of ``tree`` is an array key that starts with another of its keys.
+
+    Only such keys can lead two leaves to one path: two leaves whose walks part at
+    keys neither of which starts the other differ where those keys differ.
+    """
+    for key in tree:
+        if type(key) is tuple:
+            if key[0] in tree:  # the plain id of its first level (or the same path)
+                return True
+            for end in range(1, len(key)):
+                if key[:end] in tree:
+                    return True
+    return False
+
+
+def _no_duplicates(leaves: list[senml.RawLeaf]) -> None:
+    seen: set[Path] = set()
+    for (p, *_), _kind, _value in leaves:
+        if p in seen:
+            raise DecodeError(f"{DIALECT.name}: {p} occurs twice")
+        seen.add(p)
 
 
 def _converted(info: senml.ResInfo, raw: object) -> Value | senml.Refused:
@@ -282,17 +310,23 @@ def fast_instance(tree: Tree, path: Path, registry: Registry) -> InstanceNode | 
     return InstanceNode(path[1], resources)
 
 
-def _walk(
-    tree: Tree, prefix: tuple[int, ...], out: list[senml.RawLeaf], seen: set[tuple[int, ...]]
-) -> None:
+def _walk(tree: Tree, prefix: tuple[int, ...], out: list[senml.RawLeaf]) -> bool:
+    """Append the leaves below ``prefix`` to ``out``, in map order.
+
+    True when some map of the tree has overlapping keys (:func:`_overlaps`): only then
+    can two leaves have one path, and the caller checks.
+    """
     append = out.append
     kind_of = _KIND_OF_CBOR.get
     known = senml.TARGETS.get  # valid leaf paths seen before
+    overlap = False
+    grouped = False
     for key, value in tree.items():
         if type(key) is int and 0 <= key <= MAX_ID:
             ids = (*prefix, key)
         elif type(key) is tuple and key and all(type(k) is int and 0 <= k <= MAX_ID for k in key):
             ids = prefix + key
+            grouped = True
         elif type(key) is int:
             raise DecodeError(f"{DIALECT.name}: id {key} below {_show(prefix)} out of range")
         else:
@@ -300,16 +334,13 @@ def _walk(
         if type(value) is dict:
             if len(ids) > 4:
                 raise DecodeError(f"{DIALECT.name}: path {_show(ids)} is deeper than 4 levels")
-            _walk(value, ids, out, seen)
+            overlap = _walk(value, ids, out) or overlap
             continue
         t = known(ids)
         if t is None:
             if len(ids) > 4:
                 raise DecodeError(f"{DIALECT.name}: path {_show(ids)} is deeper than 4 levels")
             t = senml.target(ids)
-        if ids in seen:
-            raise DecodeError(f"{DIALECT.name}: {_show(ids)} occurs twice")
-        seen.add(ids)
         kind = kind_of(type(value), -1)
         if kind < 0:
             if type(value) is datetime.datetime:  # tag 1 (or 0): epoch time
@@ -320,6 +351,7 @@ def _walk(
                     f"{type(value).__name__}"
                 )
         append((t, kind, value))
+    return overlap or (grouped and _overlaps(tree))
 
 
 def _show(ids: tuple[int, ...]) -> str:

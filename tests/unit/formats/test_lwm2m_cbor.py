@@ -179,6 +179,38 @@ def test_deep_nesting_is_a_decode_error(head: bytes) -> None:
         lwm2m_cbor.decode(head * 100_000 + b"\x00", P("/3/0"), REG)
 
 
+@pytest.mark.parametrize(
+    "tree",
+    [
+        {(3, 0, 9): 1, 3: {0: {9: 2}}},
+        {3: {0: {9: 2}}, (3, 0, 9): 1},
+        {(3,): {0: {9: 1}}, 3: {0: {9: 2}}},  # a one-id array key is the plain id
+        {(3, 0): {9: 1}, (3,): {0: {9: 2}}},
+        {(3, 0): {9: 1, 1: 5}, (3, 0, 9): 2},
+        {(3, 0): {(9,): 1, 9: 2}},  # one level down
+        {3: {(0, 9): 1, 0: {(9,): 2}}},
+    ],
+)
+def test_one_leaf_reached_by_two_key_groupings_is_a_decode_error(tree: object) -> None:
+    with pytest.raises(DecodeError, match="/3/0/9 occurs twice"):
+        lwm2m_cbor.decode(cbor2.dumps(tree), P("/3/0"), REG)
+
+
+@pytest.mark.parametrize(
+    ("tree", "paths"),
+    [
+        ({(3, 0): {9: 1}, (3, 1): {9: 2}}, ["/3/0/9", "/3/1/9"]),  # share a first id only
+        ({3: {0: {9: 1}}, (4, 0, 9): 2}, ["/3/0/9", "/4/0/9"]),
+        ({(3, 0, 9): 1, (3, 0, 10): 2, (3, 1): {9: 3}}, ["/3/0/9", "/3/0/10", "/3/1/9"]),
+    ],
+)
+def test_array_keys_that_part_are_no_duplicates(
+    tree: dict[object, object], paths: list[str]
+) -> None:
+    records = lwm2m_cbor.decode(cbor2.dumps(tree), P("/"), REG)
+    assert isinstance(records, dict) and sorted(records) == sorted(map(P, paths))
+
+
 def test_a_long_array_key_is_a_decode_error() -> None:
     payload = cbor2.dumps({tuple([3] * 100_000): 1})
     with pytest.raises(DecodeError, match="deeper than 4 levels"):
