@@ -16,6 +16,7 @@ from .errors import (
     TransportError,
 )
 from .layer import MessageLayer, TransmissionParams
+from .limits import Limits
 from .message import BlockOption, Message
 from .numbers import Code, ContentFormat, OptionNumber, Type
 from .observe import Observation, ServerObservation
@@ -28,6 +29,7 @@ __all__ = [
     "Endpoint",
     "EndpointClosed",
     "Handler",
+    "Limits",
     "Message",
     "MessageLayer",
     "Observation",

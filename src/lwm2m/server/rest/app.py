@@ -36,6 +36,7 @@ def create_app(
         app,
         server.store,
         on_removed=security.session_closer(server),
+        on_changed=server.table.security_changed,
         server_info=security.server_security_json,  # no server certificate or RPK: {}
         endpoints=lambda: security.server_endpoints(server),
     )

@@ -469,17 +469,24 @@ def add_routes(
     store: SecurityStore,
     *,
     on_removed: Callable[[SecurityInfo], None] | None = None,
+    on_changed: Callable[[], None] | None = None,
     server_info: Callable[[], dict[str, Json]] | None = None,
     endpoints: Callable[[], list[dict[str, Json]]] | None = None,
 ) -> None:
     """Serve ``/api/security/clients`` from ``store`` and, when given, ``/api/server/...``.
 
     ``on_removed(info)`` runs after a credential left the store (DELETE, or a PUT
-    that replaced it with a different one). ``server_info()`` is the body of
+    that replaced it with a different one); ``on_changed()`` after any change of
+    the store (a registration table that caches who holds credentials reads them
+    again). ``server_info()`` is the body of
     ``GET /api/server/security`` (see :func:`server_security_json`) and
     ``endpoints()`` that of ``GET /api/server/endpoint``; without them those
     routes are not served.
     """
+
+    def changed() -> None:
+        if on_changed is not None:
+            on_changed()
 
     def removed(info: SecurityInfo) -> None:
         if on_removed is None:
@@ -500,6 +507,7 @@ def add_routes(
         except StoreError as exc:
             raise HttpError(400, str(exc)) from None
         log.info("security info of %r set (%s)", info.endpoint, info.mode.value)
+        changed()
         if previous is not None and previous != info:
             removed(previous)
         return web.Response(status=200)
@@ -512,6 +520,7 @@ def add_routes(
         if info is None:
             return json_response(_NOT_FOUND)
         log.info("security info of %r deleted", endpoint)
+        changed()
         removed(info)
         return web.Response(status=200)
 
