@@ -336,6 +336,30 @@ async def test_psk_identity_is_bound_to_its_endpoint(tmp_path: FsPath) -> None:
             await plain.close()
 
 
+async def test_certificate_credentials_are_not_bypassed_over_udp(tmp_path: FsPath) -> None:
+    """An endpoint with X.509 or RPK credentials cannot register unsecured instead."""
+    options = ServerOptions(
+        host=HOST, coap_port=0, coaps_port=None, http_port=0, db=str(tmp_path / "c.db")
+    )
+    async with serving(options) as ports:
+        async with aiohttp.ClientSession(f"http://{HOST}:{ports['http']}") as api:
+            for body in (
+                {"endpoint": "cert-dev", "tls": {"mode": "x509", "details": {}}},
+                {"endpoint": "open-dev", "tls": {"mode": "psk",
+                 "details": {"identity": "open-id", "key": "00112233"}}},
+            ):  # fmt: skip
+                async with api.put("/api/security/clients/", json=body) as resp:
+                    assert resp.status == 200, await resp.text()
+        plain = await Endpoint.create_udp(HOST, 0)
+        try:
+            remote = (HOST, ports["coap"])
+            assert await register(plain, remote, "cert-dev") == Code.FORBIDDEN
+            assert await register(plain, remote, "open-dev") == Code.FORBIDDEN
+            assert await register(plain, remote, "free-dev") == Code.CREATED
+        finally:
+            await plain.close()
+
+
 async def test_https_with_a_token_beyond_loopback(tmp_path: FsPath) -> None:
     """--http-host 0.0.0.0 is allowed with a token; HTTPS with --http-cert/--http-key."""
     openssl = shutil.which("openssl")

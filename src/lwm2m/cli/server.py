@@ -173,8 +173,13 @@ def _psk_lookup(store: ServerStore) -> Callable[[bytes], bytes | None]:
     return lookup
 
 
-def _binding(store: ServerStore) -> IdentityBinding:
-    """4.03 for an identity registering another endpoint, or a PSK endpoint without it."""
+def _binding(store: ServerStore) -> Callable[[str, str | None], bool]:
+    """4.03 for an identity registering another endpoint, or a secured endpoint without it.
+
+    A PSK endpoint must register over DTLS with its identity. An endpoint whose
+    credential is a certificate or a raw public key cannot prove it here (this
+    listener takes PSKs only), so it is refused rather than let in unsecured.
+    """
 
     def endpoint_of(identity: str) -> str | None:
         info = store.get_security_by_identity(identity)
@@ -184,7 +189,21 @@ def _binding(store: ServerStore) -> IdentityBinding:
         info = store.get_security(endpoint)
         return info.psk_identity if info is not None else None
 
-    return IdentityBinding(endpoint_of, identity_of)
+    psk_binding = IdentityBinding(endpoint_of, identity_of)
+
+    def authorize(endpoint: str, identity: str | None) -> bool:
+        info = store.get_security(endpoint)
+        if info is not None and info.mode is not SecurityMode.PSK:
+            log.warning(
+                "%r has %s credentials, which this server's DTLS listener cannot check: "
+                "registration refused",
+                endpoint,
+                info.mode.value,
+            )
+            return False
+        return psk_binding(endpoint, identity)
+
+    return authorize
 
 
 def _print_event(out: TextIO) -> Callable[[ServerEvent], None]:
