@@ -18,7 +18,7 @@ import random
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,6 +191,10 @@ class Relay:
                 transport.close()
 
 
+#: The ``make_relay`` fixture: ``relay, front = await make_relay(server, seed=..., ...)``.
+RelayFactory = Callable[..., Awaitable[tuple[Relay, Address]]]
+
+
 # --------------------------------------------------------------------------- processes
 
 _LISTENING = re.compile(r"^(coaps?|http) listening on (\S+):(\d+)$")
@@ -318,3 +322,83 @@ async def get_json(http: aiohttp.ClientSession, url: str, method: str = "GET") -
         text = await resp.text()
         assert resp.status == 200, f"{method} {url}: {resp.status} {text}"
         return json.loads(text)
+
+
+# --------------------------------------------------------------------------- flooding
+
+
+class Flooder(asyncio.DatagramProtocol):
+    """One flooding socket; what comes back is queued."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.answers: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, ...]) -> None:
+        self.answers.put_nowait(data)
+
+    def error_received(self, exc: Exception) -> None:
+        pass
+
+    def send(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.sendto(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def open_flooder(target: Address, host: str = HOST) -> Flooder:
+    loop = asyncio.get_running_loop()
+    _, flooder = await loop.create_datagram_endpoint(
+        Flooder, local_addr=(host, 0), remote_addr=target
+    )
+    return flooder
+
+
+async def captured_client_hello() -> bytes:
+    """The first ClientHello (PSK) our DTLS client sends, caught by a socket that never
+    answers."""
+    from lwm2m.transport.dtls import DtlsClientTransport, DtlsHandshakeError
+
+    loop = asyncio.get_running_loop()
+    transport, catcher = await loop.create_datagram_endpoint(Flooder, local_addr=(HOST, 0))
+    try:
+        host, port = transport.get_extra_info("sockname")[:2]
+        with contextlib.suppress(DtlsHandshakeError):
+            await DtlsClientTransport.connect(
+                (str(host), int(port)), psk=(b"flood", b"flood-key"), handshake_timeout=0.2
+            )
+        return await asyncio.wait_for(catcher.answers.get(), 1)
+    finally:
+        transport.close()
+
+
+_RECORD, _HANDSHAKE_HEADER = 13, 12
+
+
+def hello_verify_cookie(datagram: bytes) -> bytes | None:
+    """The cookie of a HelloVerifyRequest (RFC 6347 4.2.1), None for anything else."""
+    start = _RECORD + _HANDSHAKE_HEADER
+    if len(datagram) < start + 3 or datagram[0] != 22 or datagram[_RECORD] != 3:
+        return None
+    length = datagram[start + 2]
+    return datagram[start + 3 : start + 3 + length]
+
+
+def hello_with_cookie(hello: bytes, cookie: bytes) -> bytes:
+    """``hello`` (a first ClientHello, without cookie) sent again with ``cookie``: message
+    and record sequence number 1, lengths fixed."""
+    body = hello[_RECORD + _HANDSHAKE_HEADER :]
+    at = 34  # client_version, random
+    at += 1 + body[at]  # session id
+    rest = body[at + 1 + body[at] :]  # after the (empty) cookie
+    new = body[:at] + bytes([len(cookie)]) + cookie + rest
+    size = len(new).to_bytes(3, "big")
+    handshake = b"\x01" + size + b"\x00\x01" + b"\x00\x00\x00" + size + new
+    header = hello[:3] + b"\x00\x00" + (1).to_bytes(6, "big")
+    return header + len(handshake).to_bytes(2, "big") + handshake

@@ -8,18 +8,16 @@ test run; the long ones are marked ``slow`` (``make test-slow``).
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the shared chaos_support module
-from chaos_support import Relay
+from chaos_support import Relay, RelayFactory
 
 from lwm2m.transport.base import Address
-
-RelayFactory = Callable[..., Awaitable[tuple[Relay, Address]]]
 
 
 @pytest.fixture

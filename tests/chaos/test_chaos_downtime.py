@@ -5,6 +5,10 @@ server stops (its port is closed, so the client's requests fail with ICMP
 port unreachable), the client notices at its next Update and backs off; the
 server comes back on the same port without the registration (memory store),
 and the client must be registered again within 60 s of the return.
+
+The silent variant (long version only) black-holes the path instead: nothing
+answers, not even ICMP, so each attempt runs out its CoAP retransmissions
+(62 to 93 s) before the next one; the same bound holds once the path is back.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import asyncio
 import time
 
 import pytest
-from chaos_support import HOST
+from chaos_support import HOST, RelayFactory
 
 from lwm2m.client.client import Client
 from lwm2m.client.events import Event, RdEvent
@@ -79,3 +83,41 @@ async def test_server_down_ten_seconds() -> None:
 @pytest.mark.timeout(400)
 async def test_server_down_two_minutes() -> None:
     await scenario(120.0)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+async def test_server_silent_two_minutes(make_relay: RelayFactory) -> None:
+    server = Server(HOST, 0)
+    await server.start()
+    relay, front = await make_relay(server.coap_address)
+    client = Client(EP)  # default retry policy and transmission parameters
+    client.add_server(f"coap://{front[0]}:{front[1]}", short_server_id=101, lifetime=300)
+    Device(client.store, manufacturer="Acme", model="M1", serial="SN-1", firmware_version="1.0")
+    log: list[tuple[float, Event]] = []
+    client.on_event(lambda event: log.append((time.monotonic(), event)))
+    try:
+        await client.start()
+        await client.wait_for(RdEvent.REGISTRATION_COMPLETE, timeout=10)
+        relay.black_hole = True
+        down_at = time.monotonic()
+        client.set("1/0/1", 301)  # an Update at once, into the black hole
+        await asyncio.sleep(120.0)
+        relay.black_hole = False
+        back_at = time.monotonic()
+        done = await client.wait_for(
+            RdEvent.REGISTRATION_COMPLETE, RdEvent.REG_UPDATE_COMPLETE, timeout=BOUND + 15
+        )
+        recovered = time.monotonic() - back_at
+        failures = [round(t - down_at, 1) for t, e in log if t >= down_at and e.kind in FAILURES]
+        figures = (
+            f"path black-holed {back_at - down_at:.1f} s: failures at {failures} s; "
+            f"{relay.to_server.lost} datagrams to the server swallowed; back "
+            f"{recovered:.1f} s after the path returned ({done.kind.name}; bound {BOUND:.0f} s)"
+        )
+        print("\n" + figures)
+        assert recovered <= BOUND, figures
+        assert await server.read(EP, "/3/0/0", timeout=5) == ResourceNode(0, "Acme"), figures
+    finally:
+        await client.stop(deregister=False)
+        await server.stop()

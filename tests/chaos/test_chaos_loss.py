@@ -15,8 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pytest
-from chaos_support import HOST, Direction
-from conftest import RelayFactory
+from chaos_support import HOST, Direction, RelayFactory
 
 from lwm2m.client.client import Client
 from lwm2m.client.events import RdEvent

@@ -14,8 +14,7 @@ import time
 from pathlib import Path as FsPath
 
 import pytest
-from chaos_support import HOST, poll
-from conftest import RelayFactory
+from chaos_support import HOST, RelayFactory, poll
 
 sys.path.insert(0, str(FsPath(__file__).parents[1] / "integration"))
 from dtls_lwm2m_support import PSK_STORE, EventLog, coaps_uri, dtls_device, dtls_server
@@ -94,7 +93,8 @@ async def test_nat_rebinding_over_dtls_keeps_the_registration(make_relay: RelayF
         client.set("1/0/1", 301)  # an Update, in the old session, from the new port
         await poll(
             lambda: bool(
-                log.of(RdEvent.REG_UPDATE_COMPLETE) or len(log.of(RdEvent.REGISTRATION_COMPLETE)) > 1
+                log.of(RdEvent.REG_UPDATE_COMPLETE)
+                or len(log.of(RdEvent.REGISTRATION_COMPLETE)) > 1
             ),
             timeout=20,
             what="the client back on the server",

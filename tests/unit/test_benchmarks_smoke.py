@@ -54,6 +54,30 @@ def test_client_read_prints_result_line(capsys: pytest.CaptureFixture[str]) -> N
     assert float(match[2]) == pytest.approx(figures.reads["senml_cbor"] / figures.echo, abs=0.005)
 
 
+def test_decode_scaling_prints_result_line(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _load("decode_scaling")
+    figures = bench.main(
+        ["--small", "1000", "--large", "10000", "--repeats", "1", "--round", "0.002"]
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    match = re.fullmatch(
+        r"RESULT worst_ratio=(\d+\.\d) decoder=(\S+) all_under_150=(yes|no)", lines[-1]
+    )
+    assert match is not None, lines[-1]
+    worst = figures.worst_overall
+    assert float(match[1]) == pytest.approx(worst.ratio, abs=0.05)
+    assert match[2] == worst.decoder.replace(" ", "_")
+    assert (match[3] == "yes") == all(f.ratio <= 150 for f in figures.worst.values())
+    # every decoder of the brief is measured, each on several shapes, against the baseline
+    decoders = {f.decoder for f in figures.shapes}
+    for name in ("TLV", "OMA JSON", "SenML JSON", "SenML CBOR", "LwM2M CBOR", "CBOR"):
+        assert name in decoders
+    assert {"link format", "DDF XML", "Path.parse", "text/plain Float"} <= decoders
+    assert sum(d.startswith("text/plain ") for d in decoders) == 8
+    assert all(f.small > 0 and f.large > 0 for f in [*figures.shapes, figures.baseline])
+    assert any(line.startswith("json.loads (baseline)") for line in lines)
+
+
 @pytest.mark.parametrize(
     ("script", "pattern"),
     [

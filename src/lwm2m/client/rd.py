@@ -359,7 +359,7 @@ class RetryPolicy:
     a request refused at once (ICMP unreachable, 5.xx) waits the whole delay,
     while a confirmable request that ran out its retransmissions (up to
     MAX_TRANSMIT_WAIT, 93 s, of waiting already) is followed by the next
-    attempt as soon as the delay is over, which is usually at once.
+    attempt as soon as the delay is over, at once when it is over already.
 
     Why these defaults: a client must find its server again soon after the
     server comes back, whatever the length of the outage. With them, two
@@ -369,9 +369,10 @@ class RetryPolicy:
     its give-up, RFC 7252 4.8), so the first attempt after the return is sent
     within 48 s and the client is registered again within a minute. Attempts
     start at least ``(1 - jitter) * initial_delay`` apart and, from the third
-    failure on, ``(1 - jitter) * max_delay`` (34 s) apart unless the previous
-    one was still retransmitting: an absent server gets a few datagrams a
-    minute from each client, never a stream.
+    failure on, ``(1 - jitter) * max_delay`` (34 s) apart, unless the previous
+    one spent longer retransmitting or the lifetime ends first (a failed Update
+    is retried then): an absent server gets a few datagrams a minute from each
+    client, never a stream.
     """
 
     initial_delay: float = 15.0

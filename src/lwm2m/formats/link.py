@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from lwm2m.errors import DecodeError, EncodeError, ModelError
+from lwm2m.formats._numbers import shown
 from lwm2m.formats.text import is_decimal
 from lwm2m.model import Path
 
@@ -133,7 +134,7 @@ def parse_links(text: str | bytes) -> list[Link]:
         if close < 0:
             raise DecodeError("link format: missing '>' after the target", pos)
         target = text[pos + 1 : close]
-        if "<" in target or any(c in _WS for c in target):
+        if "<" in target or any(w in target for w in _WS):
             raise DecodeError("link format: invalid character in the target", pos)
         link = Link(target)
         pos = _skip_ws(text, close + 1)
@@ -152,7 +153,7 @@ def parse_links(text: str | bytes) -> list[Link]:
                 else:
                     vm = _TOKEN_RE.match(text, pos)
                     if vm is None:
-                        raise DecodeError(f"link format: missing value for {name!r}", pos)
+                        raise DecodeError(f"link format: missing value for {shown(name)}", pos)
                     value = vm.group()
                     pos = vm.end()
                 pos = _skip_ws(text, pos)
@@ -180,7 +181,7 @@ def format_links(links: Iterable[Link]) -> str:
     """Write links in the canonical form described in the module docstring."""
     parts: list[str] = []
     for link in links:
-        if ">" in link.target or "<" in link.target or any(c in _WS for c in link.target):
+        if ">" in link.target or "<" in link.target or any(w in link.target for w in _WS):
             raise EncodeError(f"link format: invalid target {link.target!r}")
         parts.append(
             f"<{link.target}>" + "".join(_format_param(k, v) for k, v in link.params.items())
@@ -361,7 +362,7 @@ def parse_object_list(text: str | bytes) -> ObjectList:
         if _is_root_link(link):
             target = link.target.rstrip("/") or "/"
             if not target.startswith("/"):
-                raise DecodeError(f"register payload: invalid alternate path {link.target!r}")
+                raise DecodeError(f"register payload: invalid alternate path {shown(link.target)}")
             result.root = target
             if "ct" in link.params:
                 result.content_formats = _parse_ct(link.params["ct"])
@@ -373,11 +374,13 @@ def parse_object_list(text: str | bytes) -> ObjectList:
         target = link.target
         if prefix:
             if not target.startswith(prefix + "/"):
-                raise DecodeError(f"register payload: {target!r} is outside {result.root!r}")
+                raise DecodeError(
+                    f"register payload: {shown(target)} is outside {shown(result.root)}"
+                )
             target = target[len(prefix) :]
         path = _parse_path(target, "register payload")
         if not 1 <= len(path) <= 2:
-            raise DecodeError(f"register payload: {target!r} is not an object or instance")
+            raise DecodeError(f"register payload: {shown(target)} is not an object or instance")
         ver = link.params.get("ver")
         if ver is not None:
             result.versions[path[0]] = ver

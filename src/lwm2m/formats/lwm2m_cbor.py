@@ -324,13 +324,18 @@ def _walk(tree: Tree, prefix: tuple[int, ...], out: list[senml.RawLeaf]) -> bool
     for key, value in tree.items():
         if type(key) is int and 0 <= key <= MAX_ID:
             ids = (*prefix, key)
-        elif type(key) is tuple and key and all(type(k) is int and 0 <= k <= MAX_ID for k in key):
+        elif type(key) is tuple and 0 < len(key) <= 4 - len(prefix) and _all_ids(key):
             ids = prefix + key
             grouped = True
+        elif type(key) is tuple and len(key) > 4 - len(prefix):
+            raise DecodeError(
+                f"{DIALECT.name}: array key of {len(key)} ids below {_show(prefix)}: "
+                "the path is deeper than 4 levels"
+            )
         elif type(key) is int:
             raise DecodeError(f"{DIALECT.name}: id {key} below {_show(prefix)} out of range")
         else:
-            raise DecodeError(f"{DIALECT.name}: bad key {key!r} below {_show(prefix)}")
+            raise DecodeError(f"{DIALECT.name}: bad key {_short(key)} below {_show(prefix)}")
         if type(value) is dict:
             if len(ids) > 4:
                 raise DecodeError(f"{DIALECT.name}: path {_show(ids)} is deeper than 4 levels")
@@ -354,5 +359,17 @@ def _walk(tree: Tree, prefix: tuple[int, ...], out: list[senml.RawLeaf]) -> bool
     return overlap or (grouped and _overlaps(tree))
 
 
-def _show(ids: tuple[int, ...]) -> str:
-    return "/" + "/".join(map(str, ids))
+def _short(key: object) -> str:
+    """``repr`` of a map key for an error message, cut short after 40 characters."""
+    text = repr(key)
+    return text if len(text) <= 40 else f"{text[:40]}..."
+
+
+def _all_ids(key: tuple[object, ...]) -> bool:
+    return all(type(k) is int and 0 <= k <= MAX_ID for k in key)
+
+
+def _show(ids: tuple[object, ...]) -> str:
+    """A path for an error message (the first 5 ids of a longer one)."""
+    shown = "/" + "/".join(map(str, ids[:5]))
+    return shown if len(ids) <= 5 else f"{shown}/... ({len(ids)} ids)"

@@ -20,7 +20,8 @@ path and :data:`~lwm2m.model.Records` raise
 :class:`~lwm2m.errors.UnsupportedFormat` (both ways). Opaque is standard
 base64 with padding (decoding also accepts it without padding); no time
 fields; no white space; text as UTF-8; NaN and infinities raise
-:class:`~lwm2m.errors.EncodeError`.
+:class:`~lwm2m.errors.EncodeError`, and decoding refuses them (``1e999``
+too) in values and in ``bt``/``t`` as :mod:`lwm2m.formats.senml_json` does.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def encode(node: Node | Records, path: Path, registry: Registry) -> bytes:
     if len(path) > 2 and isinstance(node, ResourceNode):
         # one value: named relative to its instance ("14", "7/1"), not by bn alone
         ((_, kind, value),) = items
-        bn = senml.base_name(path[:2])
+        bn = senml.base_name(Path(path[0], path[1]))
         items = [("/".join(map(str, path[2:])), kind, value)]
     entries = ",".join(senml_json.record_texts(items, _HEADS, _VALUE_TEXT))
     # bn is the request path, digits and slashes: no escaping needed

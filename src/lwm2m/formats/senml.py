@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from math import isfinite
 
 from lwm2m.errors import DecodeError, EncodeError
-from lwm2m.formats._numbers import int_text
+from lwm2m.formats._numbers import int_text, shown
 from lwm2m.model import (
     MAX_ID,
     InstanceNode,
@@ -162,7 +162,7 @@ def parse_objlnk(raw: object) -> Value:
         return hit
     o, sep, i = raw.partition(":")
     if not sep or not _is_id_text(o) or not _is_id_text(i):
-        raise ValueError(f"{raw!r} is not an object link 'o:i'")
+        raise ValueError(f"{shown(raw)} is not an object link 'o:i'")
     oid, iid = int(o), int(i)
     if oid > 65535 or iid > 65535:
         raise ValueError(f"{raw!r}: object link ids are 16-bit")
@@ -404,7 +404,7 @@ def _fields(
         f = d.fields.get(key)
         if f is None:
             if type(key) is str and key[-1:] == "_":
-                raise DecodeError(f"{d.name} record {idx}: must-understand field {key!r}")
+                raise DecodeError(f"{d.name} record {idx}: must-understand field {shown(key)}")
         elif f < _KINDS:
             if kind >= 0:
                 raise DecodeError(
@@ -460,7 +460,7 @@ def resolve(items: object, d: Dialect, bn: str = "") -> list[RawLeaf]:
         name = bn + n
         t = cache_get(name) or parse_name(name)
         if t is None:
-            raise DecodeError(f"{d.name} record {idx}: name {name!r} is not an LwM2M path")
+            raise DecodeError(f"{d.name} record {idx}: name {shown(name)} is not an LwM2M path")
         append((t, kind, raw))
     return out
 

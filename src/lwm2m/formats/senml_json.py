@@ -17,6 +17,10 @@ Canonical form emitted by :func:`encode` (the form of the TS examples):
   Python's shortest round-trip form ("3.0", "1e+300"); NaN and infinities
   raise :class:`~lwm2m.errors.EncodeError` (JSON cannot carry them).
 
+Decoding refuses what JSON or LwM2M do not allow: ``NaN`` and ``Infinity``, and
+numbers that overflow binary64 (``1e999``), in values and times alike (with the
+offset of the number), and nesting deeper than the recursion limit.
+
 :func:`encode_paths` / :func:`decode_paths` handle the value-less records of
 Read-Composite and Observe-Composite requests (canonical: full names, no
 ``bn``).

@@ -16,6 +16,9 @@ Opaque values use application/octet-stream (42), never text/plain: both directio
 Decoding checks the syntax the definition's type needs (``abc`` for an Integer is a
 :class:`DecodeError`) and 64-bit ranges, not the definition's value range.
 
+Parsing takes time linear in the text (the number patterns cannot backtrack), and
+an integer longer than 24 characters is refused before it is converted.
+
 Canonical form: exactly what :func:`encode` writes (no sign on positive numbers, no
 leading zeros, no surrounding white space).
 """

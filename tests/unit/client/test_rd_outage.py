@@ -58,7 +58,7 @@ def run_outage(
     *,
     icmp: bool,
     ack_timeout: float = 2.0,
-    draw: Callable[[], float] = random.Random(0).random,
+    draw: Callable[[], float] = lambda: 0.5,
     kept: bool = False,
     down: float = FIRST_UPDATE - 1.0,
 ) -> Outcome:
@@ -120,7 +120,7 @@ def test_registered_again_within_a_minute_of_the_return(
     outage: float, icmp: bool, kept: bool
 ) -> None:
     worst = 0.0
-    for seed in range(20):
+    for seed in range(10):
         rng = random.Random(seed)
         ack_timeout = 2.0 + rng.random()  # RFC 7252: ACK_TIMEOUT x [1, ACK_RANDOM_FACTOR]
         result = run_outage(outage, icmp=icmp, ack_timeout=ack_timeout, draw=rng.random, kept=kept)
@@ -139,7 +139,7 @@ def test_registered_again_within_a_minute_of_the_return(
 def test_the_bound_holds_for_every_return_time(icmp: bool, ack_timeout: float, draw: float) -> None:
     """Returns sweeping across every phase of the retry schedule, up to half an hour."""
     worst = (0.0, 0.0)
-    for outage in [x * 3.7 for x in range(1, 500)]:
+    for outage in [x * 6.1 for x in range(1, 300)]:
         result = run_outage(outage, icmp=icmp, ack_timeout=ack_timeout, draw=lambda: draw)
         worst = max(worst, (result.recovered_after, outage))
     assert worst[0] <= BOUND, f"{worst[0]:.1f} s to register again after an outage of {worst[1]} s"
