@@ -179,3 +179,22 @@ async def test_int_310_observe_composite_with_value_change(client_rig: ClientRig
     client_rig.client.set("3/0/9", 10)
     assert await no_notification(obs, 0.2)
     await obs.cancel()
+
+
+async def test_int_301_attributes_written_after_observe_apply(client_rig: ClientRig) -> None:
+    """Write-Attributes on an observed path changes the running observation (5.1.2)."""
+    loop = asyncio.get_running_loop()
+    obs = await client_rig.observe("/3303/0/5700", accept=CF.TEXT_PLAIN)
+    first = await next_notification(obs)
+    assert text(first) == "21.5"
+    assert await no_notification(obs, 1.2)  # no pmax yet: nothing without a change
+    r = await client_rig.request(Code.PUT, "/3303/0/5700", query=["pmax=1"])
+    assert r.code == Code.CHANGED
+    written = loop.time()
+    beat = await next_notification(obs, timeout=3.0)  # the heartbeat the new pmax asks for
+    assert text(beat) == "21.5" and loop.time() - written < 2.0
+    r = await client_rig.request(Code.PUT, "/3303/0/5700", query=["pmax"])  # removed again
+    assert r.code == Code.CHANGED
+    await no_notification(obs, 0.5)  # one heartbeat may have been on its way
+    assert await no_notification(obs, 1.5)
+    await obs.cancel()

@@ -10,6 +10,7 @@ inheritance resource -> instance -> object -> Server object defaults.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lwm2m.errors import BadRequest
@@ -91,12 +92,21 @@ def check_consistency(attrs: Attributes) -> None:
 
 
 class AttributeStore:
-    """Attributes attached by one server, per path."""
+    """Attributes attached by one server, per path.
 
-    __slots__ = ("_by_path",)
+    ``on_change`` (set by whoever times notifications) is called after every
+    change, so that observations already running follow the new attributes.
+    """
+
+    __slots__ = ("_by_path", "on_change")
 
     def __init__(self) -> None:
         self._by_path: dict[Path, Attributes] = {}
+        self.on_change: Callable[[], None] | None = None
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def get(self, path: Path) -> Attributes:
         """Attributes attached exactly at ``path`` (a copy)."""
@@ -113,6 +123,7 @@ class AttributeStore:
             self._by_path[path] = merged
         else:
             self._by_path.pop(path, None)
+        self._changed()
 
     def effective(self, path: Path, defaults: Attributes | None = None) -> Attributes:
         """Attributes in force at ``path``: the nearest level wins, Server defaults last."""
@@ -123,8 +134,11 @@ class AttributeStore:
 
     def drop_below(self, path: Path) -> None:
         """Forget attributes at and below ``path`` (its instance was deleted)."""
-        for p in [p for p in self._by_path if path.is_prefix_of(p)]:
+        gone = [p for p in self._by_path if path.is_prefix_of(p)]
+        for p in gone:
             del self._by_path[p]
+        if gone:
+            self._changed()
 
     def items(self) -> list[tuple[Path, Attributes]]:
         return sorted((p, dict(a)) for p, a in self._by_path.items())

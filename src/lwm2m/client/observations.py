@@ -96,14 +96,34 @@ class ObservationManager:
         if conn.key is None:
             return
         paths = _observation_paths(obs)
+        ssid = conn.key
+        conn.context.attributes.on_change = lambda: self.attributes_changed(ssid)
         rule = NotifyRule(self._effective_attributes(conn.key, conn.context, paths))
         rule.sent(self._now(), self._single_value(paths))
         state = Observed(conn.key, obs, paths, rule)
         self.observed[key] = state
         self._arm(state)
 
+    def attributes_changed(self, ssid: int | None) -> None:
+        """Server ``ssid``'s attributes (or its Server instance's defaults) changed.
+
+        Write-Attributes applies to observations already running (Core TS 1.1
+        5.1.2): each rule of that server takes the attributes now in force, and
+        its timer is armed again (a new pmax counts from the last notification).
+        """
+        conn = None if ssid is None else self._connection(ssid)
+        if conn is None:
+            return
+        for state in list(self.observed.values()):
+            if state.server == ssid:
+                state.rule.attrs = self._effective_attributes(ssid, conn.context, state.paths)
+                self._arm(state)
+
     def changed(self, changed: list[Path], now: float) -> None:
         """The store's values under ``changed`` changed: re-run the affected rules."""
+        if any(p and p[0] == 1 for p in changed):  # Server instances: default pmin/pmax
+            for ssid in {state.server for state in self.observed.values()}:
+                self.attributes_changed(ssid)
         for state in list(self.observed.values()):
             if not _overlaps(state.paths, changed):
                 continue
