@@ -254,7 +254,7 @@ class Engine:
             if len(path) < 3:
                 raise BadRequest("a Write on an instance needs a Content-Format")
             fmt = ContentFormat.TEXT_PLAIN
-        if fmt not in formats.ALL_FORMATS or fmt == ContentFormat.LINK_FORMAT:
+        if fmt not in formats.DECODE_FORMATS or fmt == ContentFormat.LINK_FORMAT:
             raise UnsupportedContentFormat(f"content format {fmt} is not supported")
         try:
             return formats.decode(fmt, req.payload, path, self.store.registry)

@@ -428,8 +428,11 @@ def _fields(
     return n, kind, raw, bn
 
 
-def resolve(items: object, d: Dialect, bn: str = "") -> list[RawLeaf]:
+def resolve(items: object, d: Dialect, bn: str = "", *, root: bool = False) -> list[RawLeaf]:
     """Resolve every record's name and value field, in record order (one leaf per record).
+
+    With ``root`` the name ``/`` is the root path (composite path lists, Core TS 1.1
+    6.3.9 / 6.4.3); records with values never name the root.
 
     Records of a layout seen before (:func:`_learn_shape`) are read by key
     directly; the others field by field.
@@ -460,7 +463,9 @@ def resolve(items: object, d: Dialect, bn: str = "") -> list[RawLeaf]:
         name = bn + n
         t = cache_get(name) or parse_name(name)
         if t is None:
-            raise DecodeError(f"{d.name} record {idx}: name {shown(name)} is not an LwM2M path")
+            if not (root and name == "/"):
+                raise DecodeError(f"{d.name} record {idx}: name {shown(name)} is not an LwM2M path")
+            t = target(())
         append((t, kind, raw))
     return out
 
@@ -754,7 +759,7 @@ def fast_instance(
 def decode_path_items(items: object, d: Dialect) -> list[Path]:
     """The paths named by value-less records (Read-Composite / Observe-Composite bodies)."""
     out: list[Path] = []
-    for idx, (t, kind, _) in enumerate(resolve(items, d)):
+    for idx, (t, kind, _) in enumerate(resolve(items, d, root=True)):
         if kind >= 0:
             raise DecodeError(f"{d.name} record {idx}: a path list carries no values")
         out.append(t[0])

@@ -223,8 +223,8 @@ def encode_paths(paths: list[Path]) -> bytes:
     """The body of a Read-Composite / Observe-Composite request: ``[{"n": "/3/0/0"}, ...]``."""
     out = []
     for p in paths:
-        if not isinstance(p, Path) or not p:
-            raise EncodeError(f"{p!r} is not a non-root LwM2M path")
+        if not isinstance(p, Path):  # the root "/" is allowed: every object
+            raise EncodeError(f"{p!r} is not an LwM2M path")
         out.append({"n": str(p)})
     return dump_json(out)
 

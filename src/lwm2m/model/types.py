@@ -74,8 +74,10 @@ class ObjLink:
     def parse(cls, text: str) -> ObjLink:
         """Parse the text form "o:i"."""
         o, sep, i = text.partition(":")
-        if not sep or not o.strip().isdigit() or not i.strip().isdigit():
-            raise ModelError(f"invalid object link {text!r}, expected 'object:instance'")
+        o, i = o.strip(), i.strip()
+        if not sep or not _is_id(o) or not _is_id(i):
+            shown = text if len(text) <= 40 else text[:40] + "..."
+            raise ModelError(f"invalid object link {shown!r}, expected 'object:instance'")
         return cls(int(o), int(i))
 
     @property
@@ -84,6 +86,11 @@ class ObjLink:
 
     def __str__(self) -> str:
         return f"{self.object_id}:{self.instance_id}"
+
+
+def _is_id(text: str) -> bool:
+    """1 to 5 ASCII digits (checked before ``int()``, which takes '²' and long strings)."""
+    return 0 < len(text) <= 5 and text.isascii() and text.isdigit()
 
 
 Value = str | int | float | bool | bytes | ObjLink | None

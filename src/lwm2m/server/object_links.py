@@ -72,7 +72,7 @@ def _content_formats(link: Link) -> tuple[int, ...]:
         raise DecodeError(f"link format: 'ct' without a value on <{link.target}>")
     formats: list[int] = []
     for item in value.split():  # RFC 7252 section 7.2.1: a space-separated list
-        if not item.isdigit() or not item.isascii() or int(item) > 0xFFFF:
+        if len(item) > 5 or not item.isascii() or not item.isdigit() or int(item) > 0xFFFF:
             raise DecodeError(f"link format: invalid content format {item!r} in 'ct'")
         formats.append(int(item))
     return tuple(formats)

@@ -268,3 +268,11 @@ async def test_read_composite_skips_absent_paths_and_hides_security() -> None:
     body = b'[{"n":"/3/0/99"}]'
     r = await req(e, Code.FETCH, "/", payload=body, content_format=CF.SENML_JSON)
     assert r.code == Code.NOT_FOUND
+
+
+async def test_write_in_pre_1_0_oma_json_content_format_1543() -> None:
+    """Servers still send the pre-1.0 number 1543 for OMA JSON; it is OMA JSON."""
+    e = make_engine()
+    body = b'{"bn":"/1/0/","e":[{"n":"1","v":240}]}'
+    r = await req(e, Code.PUT, "/1/0/1", payload=body, content_format=1543)
+    assert r.code == Code.CHANGED and e.store.get("1/0/1") == 240

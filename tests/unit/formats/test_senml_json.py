@@ -15,7 +15,7 @@ sys.path.insert(0, str(FsPath(__file__).parent))  # the shared senml_testutil mo
 from senml_testutil import REG, TYPES_OID, assert_round_trip, device_instance, instances
 
 from lwm2m.errors import DecodeError, EncodeError
-from lwm2m.formats import senml_json
+from lwm2m.formats import senml_cbor, senml_json
 from lwm2m.model import (
     InstanceNode,
     MultiResourceNode,
@@ -262,13 +262,18 @@ def test_encode_rejects_values_and_shapes_breaking_the_definition(node: object, 
         senml_json.encode(node, P(path), REG)  # type: ignore[arg-type]
 
 
-def test_encode_paths_rejects_root() -> None:
-    with pytest.raises(EncodeError):
-        senml_json.encode_paths([P("/")])
+def test_paths_may_name_the_root() -> None:
+    """Read-/Observe-Composite may name the root path (Core TS 1.1 6.3.9, 6.4.3)."""
+    body = senml_json.encode_paths([P("/"), P("/3/0")])
+    assert body == b'[{"n":"/"},{"n":"/3/0"}]'
+    assert senml_json.decode_paths(body) == [P("/"), P("/3/0")]
+    assert senml_cbor.decode_paths(senml_cbor.encode_paths([P("/")])) == [P("/")]
+    with pytest.raises(DecodeError):  # values are never at the root
+        senml_json.decode(b'[{"n":"/","v":1}]', P("/"), REG)
 
 
 @pytest.mark.parametrize(
-    "payload", [b'[{"n":"/3/0/9","v":1}]', b'[{"n":"/"}]', b"{}", b'[{"n":"/3/a"}]']
+    "payload", [b'[{"n":"/3/0/9","v":1}]', b'[{"n":"//"}]', b"{}", b'[{"n":"/3/a"}]']
 )
 def test_decode_paths_rejects_values_and_bad_names(payload: bytes) -> None:
     with pytest.raises(DecodeError):

@@ -187,6 +187,14 @@ async def test_read_composite_of_an_object(api: aiohttp.ClientSession, server: S
         # the root path is accepted for composite reads
         body = await call(api, "GET", "/api/clients/dev1/composite?paths=/")
         assert {"/3", "/3303"} <= set(body["content"])
+        # ... and for Observe-Composite: a change anywhere is notified
+        async with events(api, "?ep=dev1") as stream:
+            body = await call(api, "POST", "/api/clients/dev1/composite/observe?paths=/")
+            assert body["status"] == "CONTENT(205)" and "/3303" in body["content"]
+            client.set("3/0/14", "+05:00")
+            note = await stream.next("NOTIFICATION")
+        assert note["kind"] == "composite" and note["paths"] == ["/"]
+        assert "/3" in note["val"]
     finally:
         await client.stop(timeout=1.0)
 

@@ -68,3 +68,9 @@ class TestObjectLinks:
     def test_invalid_lists(self, payload: bytes) -> None:
         with pytest.raises(DecodeError):
             parse_object_links(payload)
+
+
+@pytest.mark.parametrize("ct", ["9" * 5000, "²", "1 " + "7" * 4400, "065536"])
+def test_long_or_odd_content_formats_are_decode_errors(ct: str) -> None:
+    with pytest.raises(DecodeError, match="invalid content format"):
+        parse_object_links(f'</>;rt="oma.lwm2m";ct="{ct}",</3/0>')
