@@ -162,7 +162,9 @@ def test_is_finite_float() -> None:
     assert not is_finite_float(float("-inf"))
 
 
-@pytest.mark.parametrize("text", ["²:0", "1" * 5000 + ":0", "3:" + "9" * 4400, "123456:0", ":", "3:"])
+@pytest.mark.parametrize(
+    "text", ["²:0", "1" * 5000 + ":0", "3:" + "9" * 4400, "123456:0", ":", "3:"]
+)
 def test_objlink_parse_refuses_long_and_non_ascii_ids(text: str) -> None:
     with pytest.raises(ModelError, match="invalid object link"):
         ObjLink.parse(text)

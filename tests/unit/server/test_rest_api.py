@@ -219,7 +219,9 @@ async def test_read_object_and_float(api: aiohttp.ClientSession, device: Client)
 
 async def test_read_failure_answers_status_name(api: aiohttp.ClientSession, device: Client) -> None:
     body = await call(api, "GET", "/api/clients/dev1/3/7/0")
-    assert body["status"] == "NOT_FOUND(404)" and body["success"] is False and body["failure"] is True
+    assert (
+        body["status"] == "NOT_FOUND(404)" and body["success"] is False and body["failure"] is True
+    )
     body = await call(api, "GET", "/api/clients/dev1/3/0/4")  # an executable resource
     assert body["status"] == "METHOD_NOT_ALLOWED(405)" and body["success"] is False
 
@@ -327,9 +329,7 @@ async def test_observe_notifications_reach_the_event_stream(
         body = await call(api, "DELETE", "/api/clients/dev1/3/0/14/observe?active")
         assert body["status"] == "CONTENT(205)" and body["success"] is True
         assert server.observations("dev1") == []
-        text = await refused(
-            api, "DELETE", "/api/clients/dev1/3/0/14/observe?active", expect=404
-        )
+        text = await refused(api, "DELETE", "/api/clients/dev1/3/0/14/observe?active", expect=404)
         assert text == "no observation for path /3/0/14 for  client 'dev1'"
 
 

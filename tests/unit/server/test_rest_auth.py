@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
+from tests.unit.server.test_rest_api import FAST, HOST, make_device
 
 from lwm2m.client.events import RdEvent
 from lwm2m.server import Server
 from lwm2m.server.rest import create_app
 from lwm2m.server.rest.auth import AuthConfig, check_binding
-from tests.unit.server.test_rest_api import FAST, HOST, make_device
 
 TOKEN = "s3cret-token"
 
@@ -123,9 +123,7 @@ async def test_cors_is_closed_unless_an_origin_is_given(server: Server) -> None:
         async with api.get("/api/clients", headers={"Origin": "https://ops.example"}) as resp:
             assert resp.status == 403
             assert "Access-Control-Allow-Origin" not in resp.headers
-        async with api.options(
-            "/api/clients", headers={"Origin": "https://ops.example"}
-        ) as resp:
+        async with api.options("/api/clients", headers={"Origin": "https://ops.example"}) as resp:
             assert resp.status == 403
     access = AuthConfig(cors_origin="https://ops.example")
     async with api_with(server, access) as (api, _):

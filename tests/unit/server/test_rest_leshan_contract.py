@@ -25,15 +25,6 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-
-from lwm2m.client.client import Client
-from lwm2m.client.events import RdEvent
-from lwm2m.coap.numbers import Code
-from lwm2m.model import Path, default_registry
-from lwm2m.server import Server
-from lwm2m.server.rest.clients import parse_timeout
-from lwm2m.server.rest.nodes import composite_to_json
-from lwm2m.server.rest.responses import failure, status_text, success
 from tests.unit.server.test_rest_api import (
     FAST,
     HOST,
@@ -43,6 +34,15 @@ from tests.unit.server.test_rest_api import (
     refused,
     running_api,
 )
+
+from lwm2m.client.client import Client
+from lwm2m.client.events import RdEvent
+from lwm2m.coap.numbers import Code
+from lwm2m.model import Path, default_registry
+from lwm2m.server import Server
+from lwm2m.server.rest.clients import parse_timeout
+from lwm2m.server.rest.nodes import composite_to_json
+from lwm2m.server.rest.responses import failure, status_text, success
 
 REGISTRY = default_registry()
 
@@ -281,27 +281,27 @@ async def test_coap_log_of_the_followed_endpoint(
 
 
 async def test_sleeping_awake_and_delayed_requests() -> None:
-    async with Server(HOST, 0, transmission=FAST, queue_awake_time=0.3) as server:
-        async with running_api(server) as api:
-            client = make_device(server, "q1")
-            client.settings.queue_mode = True
-            async with events(api, "?ep=q1") as stream:
-                await started(client)
-                try:
-                    reg = await stream.next("REGISTRATION")
-                    assert reg["queuemode"] is True and reg["sleeping"] is False
-                    assert await stream.next("SLEEPING", timeout=3.0) == {"ep": "q1"}
-                    listed = await call(api, "GET", "/api/clients/q1")
-                    assert listed["sleeping"] is True
-                    body = await call(api, "GET", "/api/clients/q1/3/0/0")
-                    assert body.pop("delayed") is True
-                    request_id = body.pop("requestId")
-                    assert body == {"ep": "q1", "path": "/3/0/0"}
-                    client.set("1/0/1", 120)  # an Update wakes the client up
-                    assert await stream.next("AWAKE", timeout=3.0) == {"ep": "q1"}
-                    late = await stream.next("REQUEST_RESPONSE", timeout=3.0)
-                finally:
-                    await client.stop(timeout=1.0)
+    server = Server(HOST, 0, transmission=FAST, queue_awake_time=0.3)
+    async with server, running_api(server) as api:
+        client = make_device(server, "q1")
+        client.settings.queue_mode = True
+        async with events(api, "?ep=q1") as stream:
+            await started(client)
+            try:
+                reg = await stream.next("REGISTRATION")
+                assert reg["queuemode"] is True and reg["sleeping"] is False
+                assert await stream.next("SLEEPING", timeout=3.0) == {"ep": "q1"}
+                listed = await call(api, "GET", "/api/clients/q1")
+                assert listed["sleeping"] is True
+                body = await call(api, "GET", "/api/clients/q1/3/0/0")
+                assert body.pop("delayed") is True
+                request_id = body.pop("requestId")
+                assert body == {"ep": "q1", "path": "/3/0/0"}
+                client.set("1/0/1", 120)  # an Update wakes the client up
+                assert await stream.next("AWAKE", timeout=3.0) == {"ep": "q1"}
+                late = await stream.next("REQUEST_RESPONSE", timeout=3.0)
+            finally:
+                await client.stop(timeout=1.0)
     assert late["requestId"] == request_id and late["delayed"] is True
     assert late["path"] == "/3/0/0" and late["ep"] == "q1"
     assert late["response"]["status"] == "CONTENT(205)"
