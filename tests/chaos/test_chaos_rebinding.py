@@ -9,6 +9,7 @@ client handshakes again and the registration (same id) follows it there.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from pathlib import Path as FsPath
@@ -48,6 +49,7 @@ async def test_nat_rebinding_over_udp_moves_the_registration(make_relay: RelayFa
         before = server.get_registration("chaos-nat")
         assert before is not None and before.address == (HOST, relay.source_port)
         assert await server.read("chaos-nat", "/3/0/0") == ACME
+        observed = await server.observe("chaos-nat", "/3/0/14")
 
         new_port = await relay.rebind()
         with pytest.raises(RequestError):  # sent to the old mapping: nobody answers
@@ -61,6 +63,9 @@ async def test_nat_rebinding_over_udp_moves_the_registration(make_relay: RelayFa
         after = server.get_registration("chaos-nat")
         assert after is not None
         node = await server.read("chaos-nat", "/3/0/0")
+        client.set("3/0/14", "+09:00")  # the observation follows the client to its new port
+        async with asyncio.timeout(5):
+            note = await anext(observed)
         figures = (
             f"NAT rebinding over UDP: source port {before.address[1]} -> {new_port}; "
             f"a read lost before the Update; registration {before.id} -> {after.id} "
@@ -69,6 +74,7 @@ async def test_nat_rebinding_over_udp_moves_the_registration(make_relay: RelayFa
         print("\n" + figures)
         assert after.id == before.id and after.address == (HOST, new_port), figures
         assert node == ACME, figures
+        assert note.content == ResourceNode(14, "+09:00"), figures
     finally:
         updates.close()
         await client.stop(deregister=False)

@@ -1414,6 +1414,16 @@ class Endpoint:
         obs.exchange = self._layer.adopt(request, remote, context=obs)
         return obs
 
+    def move_observation(self, obs: Observation, remote: Address) -> bool:
+        """Follow ``obs`` to its peer's new address ``remote`` (same token, same state).
+
+        False when the observation is no longer followed.
+        """
+        if not self._layer.move(obs.token, remote):
+            return False
+        obs.remote = remote
+        return True
+
     def _on_notification(self, obs: Observation, response: Message) -> None:
         if not obs.accept(response):
             return

@@ -475,6 +475,19 @@ class MessageLayer:
         self._by_token[ex.token] = ex
         return ex
 
+    def move(self, token: bytes, remote: Address) -> bool:
+        """Expect the responses of kept exchange ``token`` from ``remote`` from now on.
+
+        For an observation whose peer changed address (a NAT rebinding announced by
+        an LwM2M Update): its notifications keep their token but come from
+        elsewhere. False when no kept exchange has that token.
+        """
+        ex = self._by_token.get(token)
+        if ex is None or not ex.keep:
+            return False
+        ex.remote = remote
+        return True
+
     def send_message(
         self, message: Message, remote: Address, now: float, *, context: Any = None
     ) -> Exchange:

@@ -1132,6 +1132,11 @@ class Server:
         Adopted ones that brought nothing yet, or whose client moved, are established
         again too: the client may have dropped them, or now sends from elsewhere.
         """
+        endpoint = self._endpoint
+        for live in list(self._observing_by_reg.get(reg.id, {}).values()):
+            # a client that moved (NAT rebinding) notifies from its new address
+            if not live.restored and live._coap.remote != reg.address and endpoint:
+                endpoint.move_observation(live._coap, reg.address)
         for stored in self.store.list_observations(reg.id):
             token = stored.token
             if token in self._restoring:
