@@ -14,11 +14,22 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages the tests use: libcoap3-bin (the independent CoAP/DTLS peers of
-# tests/interop) and openssl (test certificates are generated at test time).
+# tests/interop), openssl (test certificates are generated at test time),
+# redis-server (the cluster tests start private Redis servers), chromium and
+# chromium-driver (the web UI is tested in a real headless browser) and
+# libmbedtls-dev (the dtls extra builds from source where no wheel exists).
+DEB_COMMANDS := coap-client-notls:libcoap3-bin openssl:openssl redis-server:redis-server \
+	chromium:chromium chromedriver:chromium-driver
+DEB_FILES := /usr/include/mbedtls/ssl.h:libmbedtls-dev
+
 deps:
 	@missing=""; \
-	command -v coap-client-notls >/dev/null 2>&1 || missing="$$missing libcoap3-bin"; \
-	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	for pair in $(DEB_COMMANDS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	for pair in $(DEB_FILES); do \
+	  test -e "$${pair%%:*}" || missing="$$missing $${pair#*:}"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing$$missing"; \
