@@ -290,12 +290,13 @@ class Endpoint:
         max_body_size: int | None = None,
         notify_con_every: int = 20,
         notify_con_interval: float = 86400.0,
-        dedup_limit: int = 200_000,
+        dedup_limit: int | None = None,
         limits: Limits | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._transport = transport
-        self._layer = MessageLayer(params, rng=rng, dedup_limit=dedup_limit)
+        dedup = dedup_limit if dedup_limit is not None else (limits or Limits()).dedup_total
+        self._layer = MessageLayer(params, rng=rng, dedup_limit=dedup)
         self._clock: Callable[[], float] = clock if clock is not None else _loop_clock(self._loop)
         self._szx = BlockOption.szx_for_size(block_size)
         self._block_size = block_size

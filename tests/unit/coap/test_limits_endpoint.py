@@ -287,3 +287,18 @@ async def test_the_transfer_timer_reads_the_endpoint_clock(
     assert ep.held()["block1"] == 1
     now[0] = 0.1
     await poll(lambda: ep.held()["block1"] == 0, timeout=1)
+
+
+async def test_dedup_memory_is_bounded_by_limits() -> None:
+    """The duplicate cache keeps at most ``Limits.dedup_total`` messages, oldest out first."""
+    server = await Endpoint.create_udp("127.0.0.1", 0, limits=Limits(dedup_total=5))
+    client = await Endpoint.create_udp("127.0.0.1", 0)
+    server.add_resource("/x", lambda request, remote: Message(code=Code.CONTENT))
+    try:
+        for _ in range(12):
+            await client.get("/x", remote=server.local_address, timeout=5.0)
+        held = len(server.layer._dedup)
+        assert held == 5, held
+    finally:
+        await client.close()
+        await server.close()
