@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,dtls,http,server]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,dtls,http,server,redis,fleet]'
 	touch $(STAMP)
 
 # Debian packages the tests use: libcoap3-bin (the independent CoAP/DTLS peers of
@@ -56,6 +56,12 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+
+# The README's screenshot of the server's web UI (docs/images/server-ui.png), taken in
+# Debian's headless Chromium from a server and the sample client on loopback.
+.PHONY: screenshot
+screenshot: $(STAMP) deps
+	$(BIN)/python tests/ui/make_screenshot.py docs/images/server-ui.png
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .mypy_cache .pytest_cache .ruff_cache

@@ -317,3 +317,22 @@ async def test_int_780_unsupported_protocol(rig: Rig) -> None:
     assert (await rig.write_uri("ftp://127.0.0.1/fw.bin")).code is Code.CHANGED
     assert await rig.status() == (IDLE, Result.UNSUPPORTED_PROTOCOL)
     assert rig.seen == [(IDLE, Result.UNSUPPORTED_PROTOCOL)]
+
+
+async def test_int_756_nul_package_resets_the_state_machine(rig: Rig) -> None:
+    # Appendix E.6: an empty Package resets to Idle; servers that cannot send an empty
+    # Opaque write a single NUL byte, which must do the same (not store a 1-byte image).
+    assert (await rig.push(b"\x00")).code is Code.CHANGED
+    assert await rig.status() == (IDLE, Result.INITIAL)
+    assert rig.updater.chunks == []
+    assert (await rig.push(IMAGE)).code is Code.CHANGED
+    assert await rig.status() == (DOWNLOADED, Result.INITIAL)
+    assert (await rig.push(b"\x00")).code is Code.CHANGED  # not 4.05 outside Idle
+    assert await rig.status() == (IDLE, Result.INITIAL)
+
+
+async def test_int_778_unresolvable_package_uri_host(rig: Rig) -> None:
+    assert (await rig.write_uri("coap://no-such-host.invalid/fw.bin")).code is Code.CHANGED
+    await rig.wait_status(IDLE, Result.INVALID_URI)
+    assert (await rig.write_uri("coap://bad_host!/fw.bin")).code is Code.CHANGED
+    assert await rig.status() == (IDLE, Result.INVALID_URI)

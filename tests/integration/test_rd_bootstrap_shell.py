@@ -101,18 +101,28 @@ def bootstrap_client(bs: BootstrapPeer, *servers: tuple[str, int]) -> tuple[Clie
     return client, log
 
 
+@pytest.mark.parametrize(
+    ("refusal", "registers"),
+    [
+        # An explicit rejection fails the registration at once: Bootstrap on Registration
+        # Failure (/1/x/16, true by default) bootstraps (Core TS 1.1 E.2, 6.2.1.1).
+        (Code.FORBIDDEN, 1),
+        # A server error is retried: only once the attempts are used up, never before.
+        (Code.SERVICE_UNAVAILABLE, RETRY.attempts),
+    ],
+    ids=["4.03", "5.03"],
+)
 async def test_int_7_fall_back_to_bootstrap_when_every_registration_fails(
-    bs_peer: BootstrapPeer, server: ScriptedServer
+    bs_peer: BootstrapPeer, server: ScriptedServer, refusal: Code, registers: int
 ) -> None:
     refusing = await ScriptedServer.start()
-    refusing.fallback = Reply(code=Code.FORBIDDEN)
+    refusing.fallback = Reply(code=refusal)
     client, log = bootstrap_client(bs_peer, (refusing.uri, 101))
     await client.start()
     try:
         async with asyncio.timeout(5):
             await bs_peer.requested.wait()
-        # Only after the retry policy's attempts were used up, never before.
-        assert len(refusing.of("register")) == RETRY.attempts
+        assert len(refusing.of("register")) == registers
         fell_back = [e for e in log.of(RdEvent.REGISTRATION_FAILURE) if e.server is None]
         assert len(fell_back) == 1 and "bootstrap" in fell_back[0].detail
         assert bs_peer.requests[0].uri_query == ("ep=rd-client",)
@@ -170,9 +180,12 @@ async def test_bootstrap_writes_of_invalid_instances_change_nothing(
         assert await bs_peer.write("/0/5", bad_mode) == Code.BAD_REQUEST
         server_5 = {0: 7, 1: 60, 6: False, 7: "U"}
         assert await bs_peer.write("/1/5", server_5, cut=1) == Code.BAD_REQUEST  # truncated TLV
-        unknown = {**security(server.uri, 7), 99: 1}  # no resource 99 in the Security object
-        assert await bs_peer.write("/0/5", unknown) >= Code.BAD_REQUEST
         assert config(client) == before  # nothing of either write stayed
+        # Core TS 1.1 5.2.7.4: resources the client does not support are ignored in a
+        # Bootstrap-Write of an instance (no resource 99 in the Security object).
+        unknown = {**security(server.uri, 7), 99: 1}
+        assert await bs_peer.write("/0/5", unknown) == Code.CHANGED
+        assert 99 not in config(client)[0][5]
         assert await bs_peer.write("/0/5", security(server.uri, 7)) == Code.CHANGED
         assert await bs_peer.write("/1/5", server_5) == Code.CHANGED
         assert await bs_peer.finish() == Code.CHANGED

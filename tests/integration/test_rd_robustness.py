@@ -80,15 +80,33 @@ async def test_register_bad_answers_back_off_then_recover(
 async def test_failure_reported_on_every_attempt_after_the_policy_is_used_up(
     server: ScriptedServer,
 ) -> None:
-    server.replies = [Reply(code=Code.FORBIDDEN)] * 5
+    server.replies = [Reply(code=Code.SERVICE_UNAVAILABLE)] * 5
     client, log = make_client((server.uri, 101), retry=TWO_ATTEMPTS)
     await client.start()
     try:
         failures = await log.wait(RdEvent.REGISTRATION_FAILURE, 3, timeout=5.0)
-        assert all("4.03" in f.detail for f in failures)
+        assert all("5.03" in f.detail for f in failures)
+        assert "attempt 2" in failures[0].detail  # not before the attempts are used up
         times = [f.time for f in failures]
         assert all(g >= 0.39 for g in gaps(times))  # never hammering: 0.4 s, then 0.8 s
         assert client.state(101) is not RegState.IDLE  # never gives up by itself
+    finally:
+        await client.stop()
+
+
+async def test_explicit_rejection_is_reported_at_once_and_still_retried(
+    server: ScriptedServer,
+) -> None:
+    # Core TS 1.1 E.2 /1/x/16: an explicit rejection fails the registration at once;
+    # without a Bootstrap-Server the attempts go on as the procedure says.
+    server.replies = [Reply(code=Code.FORBIDDEN)] * 3
+    client, log = make_client((server.uri, 101), retry=TWO_ATTEMPTS)
+    await client.start()
+    try:
+        failures = await log.wait(RdEvent.REGISTRATION_FAILURE, 2, timeout=5.0)
+        assert "4.03" in failures[0].detail and "attempt 1" in failures[0].detail
+        assert gaps([f.time for f in failures])[0] >= 0.19
+        assert client.state(101) is not RegState.IDLE
     finally:
         await client.stop()
 

@@ -6,7 +6,11 @@ PSKs and, with ``--cert``/``--key`` (and ``--ca`` for the CAs client
 certificates must chain to), X.509 certificates in DER or PEM.
 
 Configurations and bootstrap credentials live in a store: SQLite with ``--db
-PATH`` (they survive a restart), memory otherwise. ``--config FILE`` (JSON or
+PATH`` (they survive a restart), Redis with ``--store redis://HOST:PORT/DB``
+(shared by several bootstrap servers; the bootstrap then also places each device
+on the least-loaded live node of the server cluster on that Redis and sets
+/1/x/16, see :mod:`lwm2m.server.cluster.placement`; one line ``PLACED ENDPOINT on
+NODE URI`` per decision), memory otherwise. ``--config FILE`` (JSON or
 TOML) seeds it at start: an entry of the file is applied when it is new or has
 changed since it was last applied, so changes made through the REST API stay.
 ``--http-port`` serves the REST API (:mod:`lwm2m.server.rest.bootstrap`) on
@@ -74,6 +78,11 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--config", metavar="FILE", help="configurations to seed (.json/.toml)")
     p.add_argument("--db", metavar="PATH", help="SQLite file for configurations and PSKs")
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help="Redis (redis://HOST:PORT/DB) shared with the server cluster: places devices",
+    )
     p.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     p.add_argument("--coap-port", type=port, default=DEFAULT_COAP_PORT, help="UDP port")
     p.add_argument("--coaps-port", type=port, default=DEFAULT_COAPS_PORT, help="DTLS port")
@@ -267,6 +276,7 @@ async def serve(
             fallback.unknown_endpoint_code = config.unknown_endpoint_code
         server = BootstrapServer(fallback, store=store)
         server.on_event(lambda ev: print(format_event(ev), file=out, flush=True))
+        _place_on_cluster(server, store, out)
         try:
             await _start_listeners(server, host, coap_port, coaps_port, certificate, out)
             for scheme, address in server.listening:
@@ -283,6 +293,24 @@ async def serve(
     finally:
         if own_store:
             store.close()
+
+
+def _place_on_cluster(server: BootstrapServer, store: BootstrapStore, out: TextIO) -> None:
+    """A Redis store is shared with a server cluster: hand out its live nodes."""
+    from lwm2m.server.store.bootstrap_redis import RedisBootstrapStore
+
+    if not isinstance(store, RedisBootstrapStore):
+        return
+    from lwm2m.server.cluster.placement import cluster_placement
+
+    def placed(endpoint: str, node: Any, config: Any) -> None:
+        if node is None:
+            print(f"PLACED {endpoint} nowhere: no live server node", file=out, flush=True)
+            return
+        uris = " ".join(sec.uri for sec in config.security if not sec.bootstrap)
+        print(f"PLACED {endpoint} on {node.node_id} {uris}", file=out, flush=True)
+
+    server.placement = cluster_placement(store, on_placed=placed)
 
 
 async def _start_listeners(
@@ -379,11 +407,15 @@ def _http(args: argparse.Namespace) -> HttpOptions | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.config is None and args.db is None and args.http_port is None:
+    if args.config is None and args.db is None and args.store is None and args.http_port is None:
         print(
-            f"{PROG}: error: nothing to serve: give --config FILE, --db PATH or --http-port PORT",
+            f"{PROG}: error: nothing to serve: give --config FILE, --db PATH, --store URL "
+            "or --http-port PORT",
             file=sys.stderr,
         )
+        return 2
+    if args.db is not None and args.store is not None:
+        print(f"{PROG}: error: --db and --store are two stores: give one", file=sys.stderr)
         return 2
     try:
         config = load_config(args.config) if args.config is not None else None
@@ -402,6 +434,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.db is not None:
             store = SqliteBootstrapStore(args.db)
+        elif args.store is not None:
+            from lwm2m.server.store.bootstrap_redis import RedisBootstrapStore
+
+            store = RedisBootstrapStore(args.store)
         asyncio.run(_serve_until_signal(args, config, certificate, store, http))
     except ImportError as exc:
         print(f"{PROG}: error: {exc} (install lwm2m[server])", file=sys.stderr)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import lwm2m
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMAND_MODULES = ("client", "server", "bootstrap_server", "demo")
+COMMAND_MODULES = ("client", "server", "bootstrap_server", "demo", "fleet")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,11 @@ CoAP listeners bind ``--host`` (default 0.0.0.0), because devices must reach the
 Every ``--psk ENDPOINT=IDENTITY:HEXKEY`` binds a PSK identity to one endpoint:
 that endpoint must register over DTLS with that identity, and the identity
 cannot register another endpoint (4.03). With ``--db`` registrations,
-observations and PSKs live in a SQLite file and survive a restart. ``--models
+observations and PSKs live in a SQLite file and survive a restart. With ``--store
+redis://HOST:PORT/DB --node-id NAME`` they live in Redis, shared with the other
+server nodes of a cluster (:mod:`lwm2m.server.cluster`): any node serves any
+device; ``--advertise-host`` is the host the bootstrap server hands out for this
+node (default: ``--host``, or this machine's name when that is a wildcard). ``--models
 DIR`` loads every OMA DDF XML file (``*.xml``) of DIR beside the built-in
 definitions, so that vendor objects decode with their real types; a missing
 DIR, a file that is not a valid DDF document or two files defining the same
@@ -90,6 +94,10 @@ class ServerOptions:
     registry: Registry | None = None
     #: The REST API's listener (None: 127.0.0.1 without a token, plain HTTP).
     http: HttpOptions | None = None
+    #: A shared store (``redis://HOST:PORT/DB``) and this node's name in the cluster.
+    store_url: str | None = None
+    node_id: str | None = None
+    advertise_host: str | None = None
 
 
 def parse_psk(text: str) -> PskEntry:
@@ -131,6 +139,17 @@ def add_parser(sub: Any) -> None:
         help="a DTLS PSK bound to one endpoint (repeatable)",
     )
     p.add_argument("--db", metavar="PATH", help="SQLite file for registrations and PSKs")
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help="shared store of a cluster: redis://HOST:PORT/DB (needs --node-id)",
+    )
+    p.add_argument("--node-id", metavar="NAME", help="this node's name in the cluster")
+    p.add_argument(
+        "--advertise-host",
+        metavar="HOST",
+        help="the host devices reach this node at (what the bootstrap server hands out)",
+    )
     p.add_argument("--models", metavar="DIR", help="load the object definitions (DDF XML) of DIR")
     p.add_argument("--no-dtls", action="store_true", help="do not open the DTLS listener")
     p.set_defaults(func=run)
@@ -245,7 +264,14 @@ async def serve(
     from lwm2m.server.rest import create_app
     from lwm2m.server.rest.auth import AuthConfig
 
-    store: ServerStore = SqliteStore(options.db) if options.db else MemoryStore()
+    store: ServerStore
+    if options.store_url is not None:
+        from lwm2m.server.store.redis import RedisStore
+
+        assert options.node_id is not None
+        store = RedisStore(options.store_url, node_id=options.node_id)
+    else:
+        store = SqliteStore(options.db) if options.db else MemoryStore()
     try:
         for entry in options.psk:
             store.put_security(SecurityInfo.psk(entry.endpoint, entry.identity, entry.key))
@@ -258,7 +284,19 @@ async def serve(
             registry=options.registry,
         )
         server.on_event(_print_event(out))
+        if options.store_url is not None:
+            from lwm2m.server.cluster.node import ClusterNode
+
+            ClusterNode(server, advertise_host=options.advertise_host)
         await server.start()
+        node = server.cluster
+        if node is not None:
+            print(
+                f"cluster node {node.node_id} joined {node.store.url} "
+                f"({len(node.live_nodes())} node(s) live) as {' '.join(node.uris)}",
+                file=out,
+                flush=True,
+            )
         http = options.http or HttpOptions("127.0.0.1", AuthConfig(), None)
         runner = web.AppRunner(create_app(server, access=http.access))
         try:
@@ -294,6 +332,19 @@ def _options(args: argparse.Namespace) -> ServerOptions:
             if value in seen:
                 raise ValueError(f"--psk: {what} {value!r} given twice")
             seen.add(value)
+    if args.store is not None:
+        from lwm2m.server.store.redis_link import check_redis_url
+
+        if args.db is not None:
+            raise ValueError("--db and --store are two stores: give one")
+        try:
+            check_redis_url(args.store)
+        except StoreError as exc:
+            raise ValueError(f"--store: {exc}") from None
+        if not args.node_id:
+            raise ValueError("--store needs --node-id NAME (a name unique in the cluster)")
+    elif args.node_id is not None or args.advertise_host is not None:
+        raise ValueError("--node-id and --advertise-host are for a cluster: give --store too")
     coaps = None if args.no_dtls else args.coaps_port
     if coaps and coaps == args.coap_port:
         raise ValueError(f"--coap-port and --coaps-port are both {coaps}")
@@ -311,6 +362,9 @@ def _options(args: argparse.Namespace) -> ServerOptions:
         args.db,
         registry=registry,
         http=http_options(args),
+        store_url=args.store,
+        node_id=args.node_id,
+        advertise_host=args.advertise_host,
     )
 
 

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 __all__ = [
     "DEFAULT_DISABLE_TIMEOUT",
     "DEFAULT_LIFETIME",
+    "NO_MORE_SEQUENCES",
+    "REGISTRATION_PROCEDURE_RESOURCES",
     "InstanceValues",
     "ObjectValues",
     "ServerAccount",
@@ -32,11 +34,18 @@ SEC_SHORT_ID, SEC_HOLD_OFF = 10, 11
 SRV_SHORT_ID, SRV_LIFETIME, SRV_PMIN, SRV_PMAX = 0, 1, 2, 3
 SRV_DISABLE, SRV_DISABLE_TIMEOUT, SRV_STORING, SRV_BINDING = 4, 5, 6, 7
 SRV_UPDATE_TRIGGER, SRV_BS_TRIGGER = 8, 9
-SRV_INITIAL_DELAY, SRV_BOOTSTRAP_ON_FAILURE, SRV_MUTE_SEND = 14, 16, 23
+SRV_PRIORITY, SRV_INITIAL_DELAY, SRV_FAILURE_BLOCK, SRV_BOOTSTRAP_ON_FAILURE = 13, 14, 15, 16
+SRV_RETRY_COUNT, SRV_RETRY_TIMER, SRV_SEQUENCE_DELAY, SRV_SEQUENCE_RETRY_COUNT = 17, 18, 19, 20
+SRV_MUTE_SEND = 23
+#: The registration procedure resources (Core TS 1.1 6.2.1.1, E.2) an account reads.
+REGISTRATION_PROCEDURE_RESOURCES: Final = frozenset(range(13, 21))
 
 #: Core TS 1.1 E.2 /1/x/5 Disable Timeout default, /1/x/1 Lifetime default.
 DEFAULT_DISABLE_TIMEOUT: Final = 86400.0
 DEFAULT_LIFETIME: Final = 86400
+#: /1/x/19 Communication Sequence Delay Timer: "MAX_VALUE means do not perform another
+#: communication sequence" (Unsigned Integer, 32 bits here).
+NO_MORE_SEQUENCES: Final = 2**32 - 1
 
 
 MODE_PSK, MODE_RPK, MODE_CERTIFICATE, MODE_NOSEC, MODE_CERTIFICATE_EST = 0, 1, 2, 3, 4
@@ -65,9 +74,23 @@ class ServerAccount:
     binding: str = "U"  # /1/y/7
     queue_mode: bool = False
     sms: str | None = None
-    bootstrap_on_failure: bool = True  # /1/y/16
+    bootstrap_on_failure: bool = True  # /1/y/16 Bootstrap on Registration Failure
     initial_delay: float = 0.0  # /1/y/14 Initial Registration Delay Timer
     disable_timeout: float = DEFAULT_DISABLE_TIMEOUT  # /1/y/5
+    #: /1/y/13 Registration Priority Order; None: unordered (registers on its own).
+    priority: int | None = None
+    #: /1/y/15 Registration Failure Block: a failed registration stops the next ones in order.
+    failure_block: bool = False
+    #: /1/y/17 Communication Retry Count; None: the client's default (5, as the spec's).
+    retry_count: int | None = None
+    #: /1/y/18 Communication Retry Timer (s), doubled at each attempt; None: the client's
+    #: bounded back-off (the spec's 60 s default would break the 60 s recovery bound).
+    retry_timer: float | None = None
+    #: /1/y/19 Communication Sequence Delay Timer (s); None: the client's bounded back-off.
+    sequence_delay: float | None = None
+    #: /1/y/20 Communication Sequence Retry Count; None: registration is reported failed
+    #: after one sequence (the spec's default) but the attempts go on.
+    sequence_retry_count: int | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.short_server_id <= 65534:
@@ -75,9 +98,31 @@ class ServerAccount:
         if self.lifetime is not None and self.lifetime <= 0:
             raise ValueError(f"lifetime {self.lifetime} must be > 0")
 
+    def apply_procedure(self, values: InstanceValues) -> None:
+        """Take the registration procedure resources /1/y/13-20 of a Server instance."""
+        flag = values.get(SRV_BOOTSTRAP_ON_FAILURE, True)
+        self.bootstrap_on_failure = flag is not False and flag != 0
+        self.failure_block = values.get(SRV_FAILURE_BLOCK, False) in (True, 1)
+        self.priority = _unsigned(values.get(SRV_PRIORITY))
+        delay = _unsigned(values.get(SRV_INITIAL_DELAY))
+        self.initial_delay = float(delay or 0)
+        count = _unsigned(values.get(SRV_RETRY_COUNT))
+        self.retry_count = count if count else None  # 0 attempts makes no sense: default
+        timer = _unsigned(values.get(SRV_RETRY_TIMER))
+        self.retry_timer = None if timer is None else float(timer)
+        seq_delay = _unsigned(values.get(SRV_SEQUENCE_DELAY))
+        self.sequence_delay = None if seq_delay is None else float(seq_delay)
+        seq_count = _unsigned(values.get(SRV_SEQUENCE_RETRY_COUNT))
+        self.sequence_retry_count = seq_count if seq_count else None
+
 
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _unsigned(value: object) -> int | None:
+    found = _int(value)
+    return found if found is not None and found >= 0 else None
 
 
 def _is_bootstrap(values: InstanceValues) -> bool:
@@ -200,20 +245,16 @@ def server_accounts(
         srv = servers[ssid][1]
         lifetime = _int(srv.get(SRV_LIFETIME)) if SRV_LIFETIME in srv else None
         disable_timeout = _int(srv.get(SRV_DISABLE_TIMEOUT))
-        initial_delay = _int(srv.get(SRV_INITIAL_DELAY))
-        flag = srv.get(SRV_BOOTSTRAP_ON_FAILURE, True)
-        accounts.append(
-            ServerAccount(
-                short_server_id=ssid,
-                uri=str(sec.get(SEC_URI)),
-                lifetime=lifetime,
-                binding=str(srv.get(SRV_BINDING, "U")),
-                queue_mode=queue_mode,
-                bootstrap_on_failure=flag is not False and flag != 0,
-                initial_delay=float(max(initial_delay or 0, 0)),
-                disable_timeout=float(
-                    DEFAULT_DISABLE_TIMEOUT if disable_timeout is None else max(disable_timeout, 0)
-                ),
-            )
+        account = ServerAccount(
+            short_server_id=ssid,
+            uri=str(sec.get(SEC_URI)),
+            lifetime=lifetime,
+            binding=str(srv.get(SRV_BINDING, "U")),
+            queue_mode=queue_mode,
+            disable_timeout=float(
+                DEFAULT_DISABLE_TIMEOUT if disable_timeout is None else max(disable_timeout, 0)
+            ),
         )
+        account.apply_procedure(srv)
+        accounts.append(account)
     return sorted(accounts, key=lambda a: a.short_server_id)

@@ -50,6 +50,8 @@ from typing import Any
 
 from lwm2m import formats
 from lwm2m.client.accounts import (
+    REGISTRATION_PROCEDURE_RESOURCES,
+    SEC_HOLD_OFF,
     SEC_IDENTITY,
     SEC_IS_BOOTSTRAP,
     SEC_MODE,
@@ -79,6 +81,7 @@ from lwm2m.client.rd import (
     CancelTimer,
     ClientSettings,
     CloseConnection,
+    OpenConnection,
     RdCoordinator,
     RegState,
     RestoreConfig,
@@ -92,6 +95,7 @@ from lwm2m.client.rd import (
     Timer,
 )
 from lwm2m.client.store import ObjectStore
+from lwm2m.client.versions import declared_version
 from lwm2m.coap.errors import RequestError, RequestTimeout
 from lwm2m.coap.layer import TransmissionParams
 from lwm2m.coap.message import Message
@@ -107,6 +111,11 @@ from lwm2m.transport.counting import TrafficCounters
 log = logging.getLogger(__name__)
 
 EventCallback = Callback[Event]
+
+
+def _positive_lifetime(path: Path, value: object) -> bool:
+    """Validate callback of /1/x/1: False (4.00, nothing stored) unless a positive integer."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 # Registration states in which a server cannot be notified (Notification Storing applies).
 _UNREACHABLE_STATES = frozenset(
@@ -140,6 +149,7 @@ class Client:
         local_host: str | None = None,
         traffic: TrafficCounters | None = None,
         server_initiated_bootstrap: bool = False,
+        bootstrap_hold_off: float | None = None,
     ) -> None:
         self.endpoint_name = endpoint
         self.store = ObjectStore(registry)
@@ -155,6 +165,11 @@ class Client:
             settings.queue_rx_time = queue_rx_time
         if bootstrap_timeout is not None:
             settings.bootstrap_timeout = bootstrap_timeout
+        if bootstrap_hold_off is not None:
+            if bootstrap_hold_off < 0:
+                raise ValueError("bootstrap_hold_off must not be negative")
+            # Used when the Bootstrap-Server account has no Client Hold Off Time (/0/x/11).
+            settings.bootstrap_hold_off = bootstrap_hold_off
         settings.server_initiated_bootstrap = server_initiated_bootstrap
         self.settings = settings
         self.transmission = transmission
@@ -192,6 +207,9 @@ class Client:
             spawn=self._spawn,
         )
         self.store.add_listener(self._on_store_change)
+        # Core TS 1.1 E.2: a Lifetime is a positive number of seconds; a server writing
+        # 0 or less gets 4.00 and nothing is stored.
+        self.store.callbacks.validate_resource[(1, SRV_LIFETIME)] = _positive_lifetime
         for oid in (0, 1, 3):
             self.store.add_object(oid)
 
@@ -286,6 +304,27 @@ class Client:
         self.set(f"1/{sid}/{SRV_BINDING}", binding)
         return iid
 
+    def update(self, short_server_id: int | None = None) -> None:
+        """Send an Update now to every registered server (or to the one given).
+
+        The seed's ``lwm2m_rd_client_update()``; the same as the server executing
+        Registration Update Trigger (/1/x/8). A server not registered yet is left
+        to its Register.
+        """
+        coord = self._coord
+        if coord is None or not self._started:
+            raise RuntimeError("the client is not started")
+        now = self._now()
+        for ssid, machine in list(coord.servers.items()):
+            if short_server_id is None or ssid == short_server_id:
+                self._execute(machine.update_trigger(now))
+
+    def registered_version(self, short_server_id: int) -> str | None:
+        """The LwM2M version the client registered with at that server (after any
+        fall-back), None when not registered."""
+        machine = None if self._coord is None else self._coord.servers.get(short_server_id)
+        return machine.version if machine is not None and machine.registered else None
+
     def address_changed(self, short_server_id: int | None = None) -> None:
         """The local address or port changed (network switch, NAT rebinding).
 
@@ -338,6 +377,7 @@ class Client:
         accounts = server_accounts(security, servers, queue_mode=self.settings.queue_mode)
         has_bs = any(v.get(SEC_IS_BOOTSTRAP) is True for v in security.values())
         self._coord = RdCoordinator(self.settings, accounts, bootstrap=has_bs)
+        self._apply_hold_off()
         self._execute(self._coord.start(self._now()))
         bs = self._coord.bootstrap
         if self.settings.server_initiated_bootstrap and bs is not None and bs.state is BsState.IDLE:
@@ -455,6 +495,9 @@ class Client:
                 handle.cancel()
         elif isinstance(action, SendRegister | SendUpdate | SendDeregister | SendBootstrapRequest):
             self._spawn(self._send(action))
+        elif isinstance(action, OpenConnection):
+            if action.server is None:
+                self._spawn(self._open_bootstrap_connection())
         elif isinstance(action, CloseConnection):
             if self._stores_while_disabled(action.server):
                 return  # /1/x/6: keep socket and observations to deliver what is stored
@@ -538,6 +581,9 @@ class Client:
             conn = await self._conns.connect(server)
             if self._socket_changed(action, conn):
                 return
+            if isinstance(action, SendRegister):
+                # From this Register on the server is answered in the version it declares.
+                conn.context.lwm2m_version = action.lwm2m_version
             msg = self._build_request(action)
             resp = await conn.request(msg)
         except RequestTimeout:
@@ -587,22 +633,25 @@ class Client:
         payload = b""
         cf: int | None = None
         if action.object_links:
-            payload = self._object_links().encode()
+            payload = self._object_links(action.lwm2m_version).encode()
             cf = ContentFormat.LINK_FORMAT
         return Message.request(
             Code.POST, path, query=list(action.query), payload=payload, content_format=cf
         )
 
-    def _object_links(self) -> str:
+    def _object_links(self, lwm2m_version: str | None = None) -> str:
+        """The Register/Update payload for a server spoken to in ``lwm2m_version``: object
+        versions are those of that enabler's models (:mod:`lwm2m.client.versions`)."""
+        version = lwm2m_version or self.settings.lwm2m_version
         # Security (0) and OSCORE (21) are never listed (Core TS 1.1 6.2.1).
         listed = [oid for oid in self.store.object_ids() if oid not in (0, 21)]
         versions = {}
         for oid in listed:
-            odef = self.store.registry.get(oid)
-            if odef is not None and odef.version != "1.0":
-                versions[oid] = odef.version
+            ver = declared_version(self.store.registry, oid, version)
+            if ver is not None:
+                versions[oid] = ver
         paths = [p for p in self.store.object_links() if p[0] in listed]
-        cts = [ContentFormat.SENML_CBOR] if self.settings.lwm2m_version != "1.0" else []
+        cts = [ContentFormat.SENML_CBOR] if version != "1.0" else []
         return format_object_list(paths, versions=versions, content_formats=cts)
 
     # ------------------------------------------------------ server requests
@@ -721,6 +770,15 @@ class Client:
             return
         if any(len(p) <= 2 and p and p[0] not in (0, 1) for p in changed):
             self._execute(coord.objects_changed(now))
+        if any(p and p[0] == 0 and (len(p) < 3 or p[2] == SEC_HOLD_OFF) for p in changed):
+            self._apply_hold_off()
+        procedure = {
+            p[1]
+            for p in changed
+            if len(p) >= 3 and p[0] == 1 and p[2] in REGISTRATION_PROCEDURE_RESOURCES
+        }
+        for iid in procedure:
+            self._apply_procedure(iid)
         for p in changed:
             if len(p) != 3 or p[0] != 1 or p[2] not in (SRV_LIFETIME, SRV_BINDING):
                 continue
@@ -736,6 +794,33 @@ class Client:
                 self._execute(machine.lifetime_changed(int(value), now))
             else:
                 self._execute(machine.binding_changed(str(value), now))
+
+    def _apply_procedure(self, iid: int) -> None:
+        """/1/x/13-20 written: the account follows the new registration procedure values."""
+        coord = self._coord
+        try:
+            ssid = self.store.get(Path(1, iid, SRV_SHORT_ID))
+        except (NotFound, ModelError):
+            return
+        machine = None if coord is None else coord.servers.get(ssid)
+        if machine is None:
+            return
+        values = {rid: self.store.get(Path(1, iid, rid)) for rid in self.store.resource_ids(1, iid)}
+        machine.account.apply_procedure(values)
+
+    def _apply_hold_off(self) -> None:
+        """The Client Hold Off Time of the Bootstrap-Server account (/0/x/11), else the
+        client's setting, for the next client-initiated bootstrap."""
+        bs = None if self._coord is None else self._coord.bootstrap
+        if bs is None:
+            return
+        hold_off = self.settings.bootstrap_hold_off
+        security = self._security_for(None)
+        if security is not None:
+            value = security.get(SEC_HOLD_OFF)
+            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+                hold_off = float(value)
+        bs.hold_off = hold_off
 
     # ---------------------------------------------------------------- Send
     async def send(

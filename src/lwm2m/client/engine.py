@@ -24,6 +24,16 @@ iPATCH /                   Write-Composite
 
 Every failure is an :class:`~lwm2m.errors.OperationError` whose ``code``
 becomes the response; the store is never left half-written.
+
+Each server is answered in the LwM2M version it registered with
+(:attr:`ServerContext.lwm2m_version`, set by the client after a version
+fall-back): default content formats, Discover depth rules and the object
+versions (``ver``) follow it. The Bootstrap-Server gets the bootstrap
+interface only (Core TS 1.1 5.2.7, 6.1.7): Read, Write, Delete, Discover and
+Finish; a Create or an Execute from it is 4.05. Its Write creates what it
+targets, instance or resource, when missing, and ignores optional resources
+the client does not know; a configuration with two Bootstrap-Server Security
+instances is refused with 4.00.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ from lwm2m import formats
 from lwm2m.client.access_control import ACCESS_CONTROL_OBJECT, AccessControl, Right
 from lwm2m.client.attributes import AttributeStore, AttributeUpdate, format_attribute
 from lwm2m.client.store import ObjectStore
+from lwm2m.client.versions import declared_version
 from lwm2m.coap.message import Message, Option, encode_uint
 from lwm2m.coap.numbers import Code, ContentFormat, OptionNumber
 from lwm2m.errors import (
@@ -74,15 +85,28 @@ COMPOSITE_FORMATS = frozenset(
 #: Entries kept in each per-engine lookup cache (request paths, negotiated formats);
 #: a full cache is emptied, which bounds memory against a peer sending many paths.
 _CACHE_SIZE = 256
+#: Resource types the change conditions gt, lt and st apply to (Core TS 1.1 5.1.2:
+#: "numerical" resources).
+NUMERIC_TYPES = frozenset(
+    {ResourceType.INTEGER, ResourceType.UNSIGNED_INTEGER, ResourceType.FLOAT, ResourceType.TIME}
+)
+_CHANGE_CONDITIONS = ("gt", "lt", "st")
+#: Security object resources: Bootstrap-Server flag (/0/x/1).
+_SEC_IS_BOOTSTRAP = 1
 
 
 @dataclass(slots=True)
 class ServerContext:
-    """The server a request comes from, with the attributes it attached."""
+    """The server a request comes from, with the attributes it attached.
+
+    ``lwm2m_version``: the version the client registered with at this server
+    (None: the client's own).
+    """
 
     short_id: int
     is_bootstrap: bool = False
     attributes: AttributeStore = field(default_factory=AttributeStore)
+    lwm2m_version: str | None = None
 
 
 class Engine:
@@ -141,9 +165,17 @@ class Engine:
             return self.discover(req, path, server)
         return self._read(req, accept, path, server)
 
+    def version(self, server: ServerContext) -> str:
+        """The LwM2M version ``server`` is answered in."""
+        return server.lwm2m_version or self.lwm2m_version
+
     async def _dispatch(self, req: Message, server: ServerContext) -> Message:
         path = self._target(req, server)
         code = req.code
+        if server.is_bootstrap and code not in (Code.GET, Code.PUT, Code.DELETE):
+            # The bootstrap interface has no Create, Execute or composite operation
+            # (Core TS 1.1 6.1.7); Bootstrap-Finish (POST /bs) never reaches the engine.
+            raise MethodNotAllowed(f"{_method(req)} is not a bootstrap operation")
         if code == Code.GET:
             return self._get(req, path, server)
         if code == Code.PUT:
@@ -198,40 +230,58 @@ class Engine:
         return self.access.readable_instances(server.short_id, object_id)
 
     # --------------------------------------------------------------- Read
-    def response_format(self, req: Message, path: Path, node: Node | Records) -> int:
+    def response_format(
+        self,
+        req: Message,
+        path: Path,
+        node: Node | Records,
+        server: ServerContext | None = None,
+    ) -> int:
         """Pick the response content format for ``node`` (Accept or the version default)."""
-        return self._format(req.accept, path, node)
+        version = self.lwm2m_version if server is None else self.version(server)
+        return self._format(req.accept, path, node, version)
 
-    def _format(self, accept: int | None, path: Path, node: Node | Records) -> int:
+    def _format(self, accept: int | None, path: Path, node: Node | Records, version: str) -> int:
         if len(path) < 3:
             # Objects and instances: the answer depends on the node kind, not its values.
-            key = (accept, self.lwm2m_version, len(path), type(node))
+            key = (accept, version, len(path), type(node))
             fmt = self._formats.get(key)
             if fmt is None:
-                fmt = self._negotiate(accept, path, node)
+                fmt = self._negotiate(accept, path, node, version)
                 if len(self._formats) >= _CACHE_SIZE:
                     self._formats.clear()
                 self._formats[key] = fmt
             return fmt
-        return self._negotiate(accept, path, node)
+        return self._negotiate(accept, path, node, version)
 
-    def _negotiate(self, accept: int | None, path: Path, node: Node | Records) -> int:
+    def _negotiate(
+        self, accept: int | None, path: Path, node: Node | Records, version: str
+    ) -> int:
         single: ResourceType | None = None
         if len(path) == 4 or (len(path) == 3 and not isinstance(node, MultiResourceNode)):
             single = self.store.type_of(path)
         try:
-            fmt = negotiation.choose_format(accept, path, self.lwm2m_version, single)
+            fmt = negotiation.choose_format(accept, path, version, single)
         except UnsupportedFormat as exc:
             raise NotAcceptable(str(exc)) from None
         if not negotiation.supports(fmt, path, node):
             raise NotAcceptable(f"content format {fmt} cannot carry {path}")
         return fmt
 
-    def encode(self, req: Message, path: Path, node: Node | Records) -> tuple[int, bytes]:
-        return self._encode(req.accept, path, node)
+    def encode(
+        self,
+        req: Message,
+        path: Path,
+        node: Node | Records,
+        server: ServerContext | None = None,
+    ) -> tuple[int, bytes]:
+        version = self.lwm2m_version if server is None else self.version(server)
+        return self._encode(req.accept, path, node, version)
 
-    def _encode(self, accept: int | None, path: Path, node: Node | Records) -> tuple[int, bytes]:
-        fmt = self._format(accept, path, node)
+    def _encode(
+        self, accept: int | None, path: Path, node: Node | Records, version: str
+    ) -> tuple[int, bytes]:
+        fmt = self._format(accept, path, node, version)
         try:
             return fmt, formats.encode(fmt, node, path, self.store.registry)
         except UnsupportedFormat as exc:
@@ -244,7 +294,14 @@ class Engine:
         if not path:
             raise MethodNotAllowed("Read on the root path needs Read-Composite (FETCH)")
         node = self._read_node(path, server)
-        fmt, payload = self._encode(accept, path, node)
+        if accept == ContentFormat.LWM2M_JSON_OLD:
+            # OMA JSON under its pre-1.0 number, as older servers ask for it: the same
+            # encoding, labelled with the number the server asked for.
+            _, payload = self._encode(ContentFormat.LWM2M_JSON, path, node, self.version(server))
+            return Message.response_to(
+                req, Code.CONTENT, payload, options=(_content_format(accept),)
+            )
+        fmt, payload = self._encode(accept, path, node, self.version(server))
         return Message.response_to(req, Code.CONTENT, payload, options=(_content_format(fmt),))
 
     # --------------------------------------------------------------- Write
@@ -277,14 +334,41 @@ class Engine:
         if isinstance(node, dict):
             raise BadRequest("a composite payload needs Write-Composite (iPATCH)")
         if server.is_bootstrap:
+            # Bootstrap-Write (Core TS 1.1 5.2.7.4): written "regardless of the existence
+            # of the targeted Object Instance(s) or Resource(s)"; optional resources the
+            # client does not support are ignored.
             plan = self.store.plan_write(
-                path, node, replace=replace, check_access=False, create_missing=True
+                path,
+                node,
+                replace=replace,
+                check_access=False,
+                create_missing=True,
+                ignore_unknown=len(path) < 3,
             )
+            self._check_single_bootstrap_account(plan)
             await self.store.validate_plan(plan)
             await self.store.apply_plan(plan)
         else:
             await self.store.write(path, node, replace=replace)
         return Message.response_to(req, Code.CHANGED)
+
+    def _check_single_bootstrap_account(self, plan: list[tuple[Path, object]]) -> None:
+        """4.00 when the write would leave two Bootstrap-Server Security instances (E.1)."""
+        flags: dict[int, object] = {}
+        for iid in self.store.instance_ids(0):
+            try:
+                flags[iid] = self.store.get(Path(0, iid, _SEC_IS_BOOTSTRAP))
+            except (NotFound, ModelError):
+                flags[iid] = False
+        touched = False
+        for rpath, value in plan:
+            if rpath[0] == 0 and len(rpath) >= 3 and rpath[2] == _SEC_IS_BOOTSTRAP:
+                flags[rpath[1]] = value
+                touched = True
+        accounts = sorted(iid for iid, flag in flags.items() if flag is True)
+        if touched and len(accounts) > 1:
+            listed = ", ".join(f"/0/{iid}" for iid in accounts)
+            raise BadRequest(f"only one Bootstrap-Server account is allowed, not {listed}")
 
     # ------------------------------------------------------------ Execute
     async def execute(self, req: Message, path: Path) -> Message:
@@ -303,15 +387,7 @@ class Engine:
         self.store.object_def(path[0])
         node: InstanceNode | None = None
         if req.payload:
-            try:
-                decoded = self.decode(req, path)
-            except DecodeError:
-                # A payload of bare resources: the client picks the instance id
-                # (Core TS 1.0.2 5.4.6, TLV without an Object Instance wrapper).
-                iid = self.store.free_instance_id(path[0])
-                decoded = self.decode(req, path.child(iid))
-                if isinstance(decoded, InstanceNode):
-                    decoded.id = iid
+            decoded = self._decode_create(req, path)
             if isinstance(decoded, dict):
                 raise BadRequest("a composite payload cannot create an instance")
             if isinstance(decoded, ObjectNode):
@@ -328,6 +404,30 @@ class Engine:
         resp = Message.response_to(req, Code.CREATED)
         resp.location_path = (str(path[0]), str(iid))
         return resp
+
+    def _decode_create(self, req: Message, path: Path) -> Node | Records:
+        """A Create payload: one object instance, or bare resources (the client then picks
+        the instance id, Core TS 1.0.2 5.4.6). TLV says which by its first entry's kind;
+        other formats are read as an instance first. An error in the values is reported
+        as such, not hidden by a second reading."""
+        if req.content_format == ContentFormat.LWM2M_TLV and req.payload:
+            if req.payload[0] & 0xC0 == 0x00:  # an Object Instance entry
+                return self.decode(req, path)
+            return self._decode_bare(req, path)
+        try:
+            return self.decode(req, path)
+        except DecodeError as first:
+            try:
+                return self._decode_bare(req, path)
+            except DecodeError:
+                raise first from None
+
+    def _decode_bare(self, req: Message, path: Path) -> Node | Records:
+        iid = self.store.free_instance_id(path[0])
+        decoded = self.decode(req, path.child(iid))
+        if isinstance(decoded, InstanceNode):
+            decoded.id = iid
+        return decoded
 
     async def delete(self, req: Message, path: Path, server: ServerContext) -> Message:
         if not server.is_bootstrap and len(path) != 2:
@@ -391,7 +491,8 @@ class Engine:
         if not path:
             raise MethodNotAllowed("Discover needs an object, instance or resource path")
         self.store._locate(path)
-        v10 = self.lwm2m_version == "1.0"
+        version = self.version(server)
+        v10 = version == "1.0"
         depth = _discover_depth(req.uri_query, path, v10)
         attrs = server.attributes
         links: list[linkfmt.Link] = []
@@ -411,9 +512,9 @@ class Engine:
         def walk(p: Path) -> None:
             params: dict[str, str | None] = {}
             if len(p) == 1:
-                odef = self.store.registry.get(p[0])
-                if odef is not None and odef.version != "1.0":
-                    params["ver"] = odef.version
+                ver = declared_version(self.store.registry, p[0], version)
+                if ver is not None:
+                    params["ver"] = ver
             elif len(p) == 3:
                 stored = self.store._locate(p) if self.store.exists(p) else None
                 rdef = self.store.registry.resource(p)
@@ -452,22 +553,20 @@ class Engine:
         if path:
             self.store.object_def(path[0])
         links: list[linkfmt.Link] = []
+        version = self.lwm2m_version
         for oid in [path[0]] if path else self.store.object_ids():
-            odef = self.store.registry.get(oid)
+            ver = declared_version(self.store.registry, oid, version)
             iids = self.store.instance_ids(oid)
-            if odef is not None and odef.version != "1.0":
-                links.append(linkfmt.Link(f"/{oid}", {"ver": odef.version}))
+            if ver is not None:
+                links.append(linkfmt.Link(f"/{oid}", {"ver": ver}))
             elif not iids:
                 links.append(linkfmt.Link(f"/{oid}", {}))
             for iid in iids:
                 links.append(linkfmt.Link(f"/{oid}/{iid}", self._account_params(oid, iid)))
         text = linkfmt.format_links(links)
         if not path:
-            text = (
-                f'lwm2m="{self.lwm2m_version}",' + text
-                if links
-                else f'lwm2m="{self.lwm2m_version}"'
-            )
+            text = f'lwm2m="{version}",' + text if links else f'lwm2m="{version}"'
+
         return Message.response_to(
             req, Code.CONTENT, text.encode(), content_format=ContentFormat.LINK_FORMAT
         )
@@ -487,12 +586,19 @@ class Engine:
 
     def write_attributes(self, req: Message, path: Path, server: ServerContext) -> Message:
         update = AttributeUpdate.parse(req.uri_query, path)
-        rdef = self.store.registry.resource(path) if len(path) == 3 else None
-        if rdef is not None and rdef.executable:
+        rdef = self.store.registry.resource(path) if len(path) >= 3 else None
+        if rdef is not None and rdef.executable and len(path) == 3:
             # Listed by Discover, but it holds no value: nothing to observe (Core TS 5.1.2).
             self.store._instance(path)
             raise MethodNotAllowed(f"{path} is executable: notification attributes do not apply")
         self.store._locate(path)
+        conditions = [n for n in _CHANGE_CONDITIONS if n in update.values]
+        if conditions and rdef is not None and rdef.type not in NUMERIC_TYPES:
+            # Core TS 1.1 5.1.2: gt, lt and st apply to numerical resources only.
+            raise BadRequest(
+                f"{'/'.join(conditions)} only apply to numeric resources; "
+                f"{path} is {rdef.type.value}"
+            )
         server.attributes.apply(path, update)
         return Message.response_to(req, Code.CHANGED)
 

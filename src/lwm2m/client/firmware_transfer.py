@@ -36,7 +36,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 from lwm2m.coap.blockwise import StreamAbort
@@ -46,7 +46,7 @@ from lwm2m.coap.layer import TransmissionParams
 from lwm2m.coap.message import Message
 from lwm2m.coap.numbers import Code, ContentFormat
 from lwm2m.errors import OperationError
-from lwm2m.objects.firmware_download import PackageSink
+from lwm2m.objects.firmware_download import PackageSink, unresolvable
 from lwm2m.objects.firmware_errors import (
     ConnectionLost,
     FirmwareError,
@@ -57,10 +57,10 @@ from lwm2m.objects.firmware_errors import (
 from lwm2m.objects.firmware_state import Result
 from lwm2m.objects.firmware_update import FirmwareUpdate
 from lwm2m.transport.base import Address
-from lwm2m.transport.dtls_common import PskCredentials
 
 if TYPE_CHECKING:
     from lwm2m.client.client import Client
+    from lwm2m.transport.dtls_common import PskCredentials
 
 __all__ = [
     "CoapDownloader",
@@ -72,7 +72,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PskSource = PskCredentials | tuple[bytes, bytes] | Callable[[str], PskCredentials | None]
+PskSource: TypeAlias = (
+    "PskCredentials | tuple[bytes, bytes] | Callable[[str], PskCredentials | None]"
+)
 """Credentials for ``coaps://``: fixed, or looked up from the Package URI."""
 
 # Security object (0) resources used to find a server account's PSK.
@@ -210,7 +212,10 @@ class CoapDownloader:
         query = [unquote(q) for q in parts.query.split("&") if q]
         try:
             endpoint, remote = await self._open(scheme, host, port, uri)
-        except OSError as exc:
+        except (OSError, UnicodeError) as exc:
+            if unresolvable(exc):
+                # The host does not resolve: the URI names no server (Update Result 7).
+                raise InvalidUri(f"{uri}: host {host!r} not found: {exc}") from exc
             raise ConnectionLost(f"{uri}: {exc!r}") from exc
         try:
             await self._download(endpoint, remote, uri, path, query, sink)
@@ -242,6 +247,8 @@ class CoapDownloader:
         return Endpoint(transport, params=self.params, block_size=self.block_size), remote
 
     def _credentials(self, uri: str) -> PskCredentials | tuple[bytes, bytes] | None:
+        from lwm2m.transport.dtls_common import PskCredentials
+
         psk = self.psk
         if psk is None or isinstance(psk, PskCredentials | tuple):
             return psk
@@ -293,6 +300,8 @@ def server_account_psk(client: Client) -> Callable[[str], PskCredentials | None]
     """
 
     def lookup(uri: str) -> PskCredentials | None:
+        from lwm2m.transport.dtls_common import PskCredentials
+
         host = urlsplit(uri).hostname
         store = client.store
         found: PskCredentials | None = None

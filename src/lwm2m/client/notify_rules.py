@@ -2,10 +2,12 @@
 
 Theory of operation
 -------------------
-One :class:`NotifyRule` tracks one observation (one server, one path). It
-knows the attributes in force (``pmin``, ``pmax``, ``gt``, ``lt``, ``st``,
+One :class:`NotifyRule` tracks one observed path of one server. It knows the
+attributes in force there (``pmin``, ``pmax``, ``gt``, ``lt``, ``st``,
 ``epmin``, ``epmax``), the time of the last notification and, for numeric
-single resources, the last value sent. The shell asks it two questions:
+resources, the last value sent (one per resource instance for a multiple
+resource). An Observe-Composite has one rule per path, each with that path's
+attributes; the shell asks it two questions:
 
 * :meth:`NotifyRule.on_change` — a value below the observed path changed at
   ``now``: is this change worth a notification (change conditions), and when
@@ -17,7 +19,9 @@ single resources, the last value sent. The shell asks it two questions:
 Change conditions (5.1.2): with none of ``gt``, ``lt``, ``st`` set, every
 change notifies. Otherwise a numeric value notifies when it crosses ``gt`` or
 ``lt`` (in either direction) or moves by at least ``st`` from the last value
-sent; any one condition is enough. ``pmax`` is ignored when it is smaller
+sent; any one condition is enough. For a multiple resource the conditions
+apply to each resource instance (one instance crossing or moving is enough),
+and an instance added or removed always notifies. ``pmax`` is ignored when it is smaller
 than ``pmin``; ``pmax = 0`` means no heartbeat. ``epmin``/``epmax`` bound how
 often a value is sampled.
 """
@@ -29,19 +33,33 @@ from dataclasses import dataclass, field
 from lwm2m.client.attributes import Attributes
 
 
+Sample = float | dict[int, float]
+"""The numeric value of a resource: one number, or one per resource instance."""
+
+
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
 
 
+def _sample(value: object) -> Sample | None:
+    """The numbers of a value (a multiple resource gives one per instance); None: not numeric."""
+    if isinstance(value, dict):
+        numbers = {ri: _number(v) for ri, v in value.items()}
+        if any(n is None for n in numbers.values()):
+            return None
+        return {int(ri): n for ri, n in numbers.items() if n is not None}
+    return _number(value)
+
+
 @dataclass(slots=True)
 class NotifyRule:
-    """Notification timing and change conditions of one observation."""
+    """Notification timing and change conditions of one observed path."""
 
     attrs: Attributes = field(default_factory=dict)
     last_sent_at: float = 0.0
-    last_value: float | None = None
+    last_value: Sample | None = None
     pending_since: float | None = None
     last_sampled_at: float = 0.0
 
@@ -67,20 +85,27 @@ class NotifyRule:
         self.last_sent_at = now
         self.last_sampled_at = now
         self.pending_since = None
-        number = _number(value)
-        if number is not None:
-            self.last_value = number
+        sample = _sample(value)
+        if sample is not None:
+            self.last_value = sample
 
     def condition_met(self, value: object) -> bool:
         """Do the change conditions let this new value through?"""
         if not self.has_conditions:
             return True
-        new = _number(value)
+        new = _sample(value)
         if new is None:
             return True  # conditions only constrain numeric values
         old = self.last_value
         if old is None:
             return True
+        if isinstance(new, dict) or isinstance(old, dict):
+            if not isinstance(new, dict) or not isinstance(old, dict) or new.keys() != old.keys():
+                return True  # instances added or removed
+            return any(self._crossed(old[ri], new[ri]) for ri in new)
+        return self._crossed(old, new)
+
+    def _crossed(self, old: float, new: float) -> bool:
         gt, lt, st = self.attrs.get("gt"), self.attrs.get("lt"), self.attrs.get("st")
         if gt is not None and (old <= gt < new or new <= gt < old):
             return True

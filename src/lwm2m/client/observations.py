@@ -4,9 +4,13 @@ An observation is accepted by the endpoint (RFC 7641) when the engine answers
 a GET/FETCH carrying Observe=0; the endpoint then reports it here, and from
 then on :class:`ObservationManager` owns its timing: every store change is
 matched against the observed paths and run through the observation's
-:class:`~lwm2m.client.notify_rules.NotifyRule` (pmin, pmax, gt, lt, st, epmin,
-epmax with the server's attributes and the Server object's defaults /1/x/2 and
-/1/x/3); a timer per observation fires at the rule's next deadline. A
+:class:`~lwm2m.client.notify_rules.NotifyRule` of that path (pmin, pmax, gt,
+lt, st, epmin, epmax with the server's attributes, inherited object ->
+instance -> resource, and the Server object's defaults /1/x/2 and /1/x/3).
+An Observe-Composite has one rule per path, each with that path's own
+attributes: a change honours the pmin of the path it concerns, and the
+earliest pmax of the paths brings the next notification of the whole
+composite. A timer per observation fires at the earliest deadline. A
 notification is rendered by answering the observation's request again. One
 due while the server is not reachable (disabled, queue mode asleep, not
 registered) is stored when Notification Storing /1/x/6 is true and sent, in
@@ -39,14 +43,18 @@ __all__ = ["ObservationManager", "Observed"]
 
 @dataclass(slots=True)
 class Observed:
-    """The client's state for one accepted observation."""
+    """The client's state for one accepted observation: a rule per observed path."""
 
     server: int
     observation: ServerObservation
     paths: list[Path]
-    rule: NotifyRule
+    rules: dict[Path, NotifyRule]
     timer: asyncio.TimerHandle | None = None
     stored: list[Message] = field(default_factory=list)
+
+    def deadline(self) -> float | None:
+        found = [d for rule in self.rules.values() if (d := rule.deadline()) is not None]
+        return min(found) if found else None
 
 
 class ObservationManager:
@@ -98,9 +106,13 @@ class ObservationManager:
         paths = _observation_paths(obs)
         ssid = conn.key
         conn.context.attributes.on_change = lambda: self.attributes_changed(ssid)
-        rule = NotifyRule(self._effective_attributes(conn.key, conn.context, paths))
-        rule.sent(self._now(), self._single_value(paths))
-        state = Observed(conn.key, obs, paths, rule)
+        now = self._now()
+        rules: dict[Path, NotifyRule] = {}
+        for path in paths or [Path()]:
+            rule = NotifyRule(self._effective_attributes(ssid, conn.context, path))
+            rule.sent(now, self._value(path))
+            rules[path] = rule
+        state = Observed(ssid, obs, paths, rules)
         self.observed[key] = state
         self._arm(state)
 
@@ -116,7 +128,8 @@ class ObservationManager:
             return
         for state in list(self.observed.values()):
             if state.server == ssid:
-                state.rule.attrs = self._effective_attributes(ssid, conn.context, state.paths)
+                for path, rule in state.rules.items():
+                    rule.attrs = self._effective_attributes(ssid, conn.context, path)
                 self._arm(state)
 
     def changed(self, changed: list[Path], now: float) -> None:
@@ -125,10 +138,11 @@ class ObservationManager:
             for ssid in {state.server for state in self.observed.values()}:
                 self.attributes_changed(ssid)
         for state in list(self.observed.values()):
-            if not _overlaps(state.paths, changed):
-                continue
-            due = state.rule.on_change(now, self._single_value(state.paths))
-            if due is not None:
+            due = False
+            for path, rule in state.rules.items():
+                if path in state.paths and _overlaps([path], changed):
+                    due = rule.on_change(now, self._value(path)) is not None or due
+            if due:
                 self._arm(state)
 
     def flush_stored(self, ssid: int) -> None:
@@ -158,9 +172,9 @@ class ObservationManager:
     def _now(self) -> float:
         return self._loop().time()
 
-    def _effective_attributes(
-        self, ssid: int, context: ServerContext, paths: list[Path]
-    ) -> Attributes:
+    def _effective_attributes(self, ssid: int, context: ServerContext, path: Path) -> Attributes:
+        """The attributes in force at ``path`` for server ``ssid`` (Core TS 1.1 5.1.2):
+        the Server object's defaults, then the object's, instance's, resource's own."""
         defaults: Attributes = {}
         pmin = self._server_value(ssid, SRV_PMIN, None)
         pmax = self._server_value(ssid, SRV_PMAX, None)
@@ -168,22 +182,23 @@ class ObservationManager:
             defaults["pmin"] = float(pmin)
         if isinstance(pmax, int):
             defaults["pmax"] = float(pmax)
-        if len(paths) != 1:
+        if not path:
             return defaults
-        return context.attributes.effective(paths[0], defaults)
+        return context.attributes.effective(path, defaults)
 
-    def _single_value(self, paths: list[Path]) -> Value:
-        if len(paths) == 1 and len(paths[0]) >= 3:
+    def _value(self, path: Path) -> Value | dict[int, Value]:
+        """The value at a resource (a dict for a multiple resource) or resource instance."""
+        if len(path) >= 3:
             with contextlib.suppress(NotFound, ModelError):
-                value = self._store.get(paths[0])
-                return None if isinstance(value, dict) else value
+                value: Value | dict[int, Value] = self._store.get(path)
+                return value
         return None
 
     def _arm(self, state: Observed) -> None:
         if state.timer is not None:
             state.timer.cancel()
             state.timer = None
-        deadline = state.rule.deadline()
+        deadline = state.deadline()
         if deadline is None:
             return
         loop = self._loop()
@@ -193,13 +208,17 @@ class ObservationManager:
         state.timer = None
         if id(state.observation) not in self.observed:
             return
-        what = state.rule.due(self._now())
-        if what == "notify":
+        now = self._now()
+        notify = False
+        for path, rule in state.rules.items():
+            what = rule.due(now)
+            if what == "notify":
+                notify = True
+            elif what == "sample":
+                due = rule.on_change(now, self._value(path))
+                notify = notify or (due is not None and due <= now)
+        if notify:
             self._spawn(self._send_notification(state))
-        elif what == "sample":
-            due = state.rule.on_change(self._now(), self._single_value(state.paths))
-            if due is not None and due <= self._now():
-                self._spawn(self._send_notification(state))
         self._arm(state)
 
     # ------------------------------------------------------------ sending
@@ -209,8 +228,9 @@ class ObservationManager:
             return
         obs = state.observation
         response = await self._render(obs.request, conn.context)
-        value = self._single_value(state.paths)
-        state.rule.sent(self._now(), value)
+        now = self._now()
+        for path, rule in state.rules.items():
+            rule.sent(now, self._value(path))
         self._arm(state)
         if not self._reachable(state.server):
             if self._server_value(state.server, SRV_STORING, False) is True:

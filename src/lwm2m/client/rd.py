@@ -37,6 +37,8 @@ Registration (one :class:`RegistrationMachine` per server account, Core TS
                                                               due             again; lifetime over:
                                                                               REG_TIMEOUT, Register)
 
+    Register answered 4.12: Register at once with the next lower LwM2M version.
+    Procedure exhausted (/1/x/19 MAX_VALUE, /1/x/20 sequences): FAILED, no more attempts.
     Update answered 4.04 (or another 4.xx): Register at once (int-105).
     Disable (/1/x/4): De-register (DISABLING) -> DISABLED -> Register after the timeout.
     stop(deregister=True): De-register (DEREGISTERING) -> IDLE; stop() from anywhere -> IDLE.
@@ -45,15 +47,28 @@ Registration (one :class:`RegistrationMachine` per server account, Core TS
 An Update carries only what the server does not know yet: the parameters that
 differ from those of the last successful Register/Update, and the object links
 only when objects or instances were added or removed since. Updates are due at
-``max(lifetime - update_margin, lifetime / 2)`` after the last success. Every
-failure waits a back-off delay (:class:`RetryPolicy`: exponential, capped,
-jittered, counted from the start of the failed attempt) before the next
-attempt, so a server is never hammered, yet one that comes back is reached
-again within a minute however long it was away; the machine never stops
-retrying by itself. Once the policy's ``attempts`` Registers have
-failed in a row it reports REGISTRATION_FAILURE on every further failure, and
+``max(lifetime - update_margin, lifetime / 2)`` after the last success.
+
+A failed Register follows the registration procedure of Core TS 1.1 6.2.1.1
+with the account's Server object resources: up to Communication Retry Count
+(/1/x/17) attempts form a sequence, Communication Retry Timer (/1/x/18) * 2**(n-1)
+apart; sequences are Communication Sequence Delay Timer (/1/x/19) apart; after
+Communication Sequence Retry Count (/1/x/20) sequences the registration has
+failed (FAILED: no further attempt). Resources the server does not set take
+the spec's defaults (5 attempts, one sequence before the failure is reported)
+except the two timers: 60 s doubling and a day between sequences would leave a
+server that came back unreached for hours, so the client's bounded back-off
+(:class:`RetryPolicy`: exponential, capped at 45 s, jittered, counted from the
+start of the failed attempt) stands in and the attempts never stop, which
+keeps a device registered again within a minute of its server's return. An
+explicit 4.xx fails the registration at once. A failed registration is
+reported (REGISTRATION_FAILURE) on every further failure, and
 :attr:`RegistrationMachine.exhausted` tells the :class:`RdCoordinator` that it
 may fall back to bootstrap (int-7; /1/x/16 "Bootstrap on Registration Failure").
+An explicit :attr:`ClientSettings.retry` replaces the procedure by its policy.
+A Register answered 4.12 Precondition Failed (LwM2M version not supported) is
+sent again at once with the next lower version (1.2 -> 1.1 -> 1.0); only when
+none is accepted is it a failure. Updates then carry the accepted version.
 
 Bootstrap (one :class:`BootstrapMachine`, Core TS 1.1 section 6.1)::
 
@@ -104,6 +119,7 @@ from typing import Any, Final, TypeAlias
 from lwm2m.client.accounts import (
     DEFAULT_DISABLE_TIMEOUT,
     DEFAULT_LIFETIME,
+    NO_MORE_SEQUENCES,
     ObjectValues,
     ServerAccount,
     check_bootstrap_config,
@@ -125,6 +141,7 @@ __all__ = [
     "ClientSettings",
     "CloseConnection",
     "Input",
+    "OpenConnection",
     "RdCoordinator",
     "RegState",
     "RegistrationMachine",
@@ -139,6 +156,7 @@ __all__ = [
     "ServerAccount",
     "SetTimer",
     "Timer",
+    "lower_versions",
     "bootstrap_request_query",
     "check_bootstrap_config",
     "parse_location",
@@ -156,6 +174,13 @@ _CHANGED: Final = 0x44  # 2.04, Update (6.2.2), Bootstrap-Request/Finish (6.1)
 _BAD_REQUEST: Final = 0x80  # 4.00
 _NOT_FOUND: Final = 0x84  # 4.04
 _NOT_ACCEPTABLE: Final = 0x86  # 4.06, Bootstrap-Finish with an inconsistent configuration
+_PRECONDITION_FAILED: Final = 0x8C  # 4.12, Register: the server does not support that version
+
+#: The LwM2M versions this client speaks, newest first (version fall-back order).
+SUPPORTED_VERSIONS: Final = ("1.2", "1.1", "1.0")
+#: The shortest wait between two Registers however the Server object sets the timers, so
+#: that a Communication Retry Timer of 0 cannot make the client hammer its server.
+MIN_RETRY_DELAY: Final = 1.0
 
 #: RFC 7252 4.8.2 MAX_TRANSMIT_WAIT with the default parameters: the longest a
 #: confirmable request may take. Used as the Update margin and as the queue-mode
@@ -189,6 +214,7 @@ class RegState(Enum):
     DEREGISTERING = "deregistering"  # De-register in flight, then IDLE
     DISABLING = "disabling"  # De-register in flight, then DISABLED
     DISABLED = "disabled"  # disabled by /1/x/4 until the Disable Timeout ends
+    FAILED = "failed"  # registration failed for good (/1/x/19, /1/x/20): no further attempt
 
 
 class BsState(Enum):
@@ -208,6 +234,7 @@ class Input(Enum):
     # answer to the request in flight
     SUCCESS = "success"  # the expected code (2.01 with a Location / 2.04 / 2.02)
     NOT_FOUND = "not_found"  # 4.04
+    VERSION_REFUSED = "version_refused"  # Register answered 4.12: LwM2M version not supported
     REJECTED = "rejected"  # another 4.xx, an unexpected code, a bad Location-Path
     SERVER_ERROR = "server_error"  # 5.xx
     TIMEOUT = "timeout"  # no answer after the CoAP retransmissions
@@ -243,13 +270,18 @@ _TIMER_INPUT: Final[dict[Timer, Input]] = {
 
 @dataclass(slots=True, frozen=True)
 class SendRegister:
-    """POST /rd, Content-Format 40, payload: the object links, Uri-Query: ``query``."""
+    """POST /rd, Content-Format 40, payload: the object links, Uri-Query: ``query``.
+
+    ``lwm2m_version`` is the version the Register declares: the object links, and
+    everything the client sends this server from then on, are encoded for it.
+    """
 
     server: int
     token: int
     query: tuple[str, ...]
     path: tuple[str, ...] = ("rd",)
     object_links: bool = True
+    lwm2m_version: str = "1.1"
 
 
 @dataclass(slots=True, frozen=True)
@@ -261,6 +293,7 @@ class SendUpdate:
     location: tuple[str, ...]
     query: tuple[str, ...]
     object_links: bool
+    lwm2m_version: str = "1.1"
 
 
 @dataclass(slots=True, frozen=True)
@@ -295,6 +328,13 @@ class SetTimer:
 class CancelTimer:
     server: int | None
     timer: Timer
+
+
+@dataclass(slots=True, frozen=True)
+class OpenConnection:
+    """Open the connection to this server now, to be reachable (no request to send yet)."""
+
+    server: int | None
 
 
 @dataclass(slots=True, frozen=True)
@@ -333,6 +373,7 @@ Action: TypeAlias = (
     | SendBootstrapRequest
     | SetTimer
     | CancelTimer
+    | OpenConnection
     | CloseConnection
     | SaveConfig
     | RestoreConfig
@@ -412,7 +453,14 @@ class ClientSettings:
     update_margin: float = MAX_TRANSMIT_WAIT
     #: Queue mode: stay reachable this long after the last exchange, then QUEUE_MODE_RX_OFF.
     queue_rx_time: float = MAX_TRANSMIT_WAIT
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: An explicit retry policy overrides the registration procedure of the Server object
+    #: (/1/x/17-20): Registers are then retried with it, never giving up. None: the
+    #: procedure of Core TS 1.1 6.2.1.1 with each account's resources.
+    retry: RetryPolicy | None = None
+    #: What the procedure uses where the Server object sets no Communication Retry Timer
+    #: or Sequence Delay Timer (a bounded back-off, see :class:`RetryPolicy`), and for
+    #: failed Updates without an explicit ``retry``.
+    default_retry: RetryPolicy = field(default_factory=RetryPolicy)
     bootstrap_retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: No Bootstrap-Finish this long after the last bootstrap message: the bootstrap failed.
     bootstrap_timeout: float = EXCHANGE_LIFETIME
@@ -430,11 +478,18 @@ class ClientSettings:
     def __post_init__(self) -> None:
         if not self.endpoint:
             raise ValueError("endpoint name must not be empty")
+        if self.lwm2m_version not in SUPPORTED_VERSIONS:
+            raise ValueError(f"LwM2M version {self.lwm2m_version!r} is not one of 1.0, 1.1, 1.2")
         if self.update_margin < 0 or self.queue_rx_time <= 0 or self.bootstrap_timeout <= 0:
             raise ValueError("update_margin, queue_rx_time and bootstrap_timeout must be positive")
 
 
 # --------------------------------------------------------------------------- wire helpers
+
+
+def lower_versions(version: str) -> tuple[str, ...]:
+    """The versions a client of ``version`` may register with, newest first (1.2 -> 1.1 -> 1.0)."""
+    return SUPPORTED_VERSIONS[SUPPORTED_VERSIONS.index(version) :]
 
 
 def _binding_param(version: str, binding: str, queue_mode: bool) -> str:
@@ -555,10 +610,18 @@ REGISTRATION_TABLE: Final[dict[tuple[RegState, Input], Rule]] = {
     # start: Register at once, or after /1/x/14 Initial Registration Delay
     (_R.IDLE, _I.START): _rule("start", _R.REGISTERING, _R.WAIT_REGISTER),
     (_R.WAIT_REGISTER, _I.RETRY_TIMER): _rule("register", _R.REGISTERING),
-    # Register answered
+    # Register answered; a failure waits as Core TS 1.1 6.2.1.1 says (/1/x/17-20), or
+    # gives up for good (FAILED) when those resources say no further attempt
     (_R.REGISTERING, _I.SUCCESS): _rule("registered", _R.REGISTERED, _R.UPDATING),
-    **{(_R.REGISTERING, i): _rule("register_failed", _R.WAIT_REGISTER) for i in _FAILURES},
-    (_R.REGISTERING, _I.NOT_FOUND): _rule("register_failed", _R.WAIT_REGISTER),
+    **{
+        (_R.REGISTERING, i): _rule("register_failed", _R.WAIT_REGISTER, _R.FAILED)
+        for i in _FAILURES
+    },
+    (_R.REGISTERING, _I.NOT_FOUND): _rule("register_failed", _R.WAIT_REGISTER, _R.FAILED),
+    # 4.12: the server does not support this LwM2M version; at once with the next lower one
+    (_R.REGISTERING, _I.VERSION_REFUSED): _rule(
+        "version_fallback", _R.REGISTERING, _R.WAIT_REGISTER, _R.FAILED
+    ),
     # something changed while the Register is in flight: Update right after it
     (_R.REGISTERING, _I.UPDATE_NEEDED): _rule("defer_update", _R.REGISTERING),
     # Update: when due, when something changed, on /1/x/8, on wake-up in queue mode
@@ -611,6 +674,7 @@ REGISTRATION_TIMERS: Final[dict[RegState, frozenset[Timer]]] = {
     _R.DEREGISTERING: frozenset(),
     _R.DISABLING: frozenset(),
     _R.DISABLED: frozenset({Timer.DISABLE}),
+    _R.FAILED: frozenset(),
 }
 
 _B = BsState
@@ -621,6 +685,7 @@ _BS_RESUME = (_B.WAIT_REQUEST, _B.IDLE, _B.DONE)
 #: The bootstrap flow, Core TS 1.1 6.1: client-initiated, and server-initiated (6.1.3)
 #: from IDLE/DONE when :attr:`ClientSettings.server_initiated_bootstrap`. Not listed: ignored.
 BOOTSTRAP_TABLE: Final[dict[tuple[BsState, Input], Rule]] = {
+    # start: after the Client Hold Off Time (/0/x/11), reachable for the Bootstrap-Server
     (_B.IDLE, _I.START): _bs_rule("start", _B.WAIT_REQUEST, _B.REQUESTING),
     (_B.DONE, _I.START): _bs_rule("start", _B.WAIT_REQUEST, _B.REQUESTING),
     (_B.WAIT_REQUEST, _I.RETRY_TIMER): _bs_rule("request", _B.REQUESTING),
@@ -698,6 +763,8 @@ class _Data:
     detail: str = ""
     location: tuple[str, ...] = ()
     timeout: float = 0.0
+    #: The server refused with a 4.xx code (not garbage, not silence): an explicit rejection.
+    explicit: bool = False
 
 
 def _code_text(code: int) -> str:
@@ -718,9 +785,13 @@ def _classify(kind: _Kind, code: object, location: Sequence[object]) -> tuple[In
             return Input.REJECTED, _Data(Input.REJECTED, f"{text}, {exc}")
         return Input.SUCCESS, _Data(Input.SUCCESS, text, location=loc)
     if code == _NOT_FOUND:
-        return Input.NOT_FOUND, _Data(Input.NOT_FOUND, text)
+        return Input.NOT_FOUND, _Data(Input.NOT_FOUND, text, explicit=True)
+    if code == _PRECONDITION_FAILED and kind is _Kind.REGISTER:
+        return Input.VERSION_REFUSED, _Data(Input.VERSION_REFUSED, text, explicit=True)
     if code >> 5 == 5:
         return Input.SERVER_ERROR, _Data(Input.SERVER_ERROR, text)
+    if code >> 5 == 4:
+        return Input.REJECTED, _Data(Input.REJECTED, text, explicit=True)
     return Input.REJECTED, _Data(Input.REJECTED, text + " (unexpected)")
 
 
@@ -849,16 +920,16 @@ class _Machine:
         self._out.append(Event(kind, self._server, detail, now))
 
     def _backoff(self, now: float) -> float:
-        """Count one more failure; the deadline of the next attempt.
-
-        The delay runs from the start of the attempt that failed (see
-        :class:`RetryPolicy`), or from ``now`` when no request failed (a
-        bootstrap session that never finished).
-        """
+        """Count one more failure; the deadline of the next attempt."""
         self.failures += 1
+        return self._after_attempt(now, self._policy.delay(self.failures))
+
+    def _after_attempt(self, now: float, delay: float) -> float:
+        """``delay`` from the start of the attempt that failed (see :class:`RetryPolicy`),
+        or from ``now`` when no request failed (a bootstrap session that never finished)."""
         answered = self._answered
         start = now if answered is None else min(answered.started, now)
-        return max(now, start + self._policy.delay(self.failures))
+        return max(now, start + delay)
 
     @property
     def _policy(self) -> RetryPolicy:
@@ -885,6 +956,17 @@ class RegistrationMachine(_Machine):
         self._expires = 0.0  # end of the registration lifetime on the server
         self._disable_timeout = account.disable_timeout
         self.register_failures = 0  # consecutive failed Registers
+        #: The versions to try, newest first, and the one Register declares now.
+        self._versions = lower_versions(settings.lwm2m_version)
+        self.version = self._versions[0]
+        #: Core TS 1.1 6.2.1.1: Registers failed in the current communication sequence,
+        #: sequences run out, and whether the registration counts as failed (reported).
+        self._sequence_failures = 0
+        self._sequences = 0
+        self.registration_failed = False
+        #: Registered at least once since this account was created (bootstrap or start):
+        #: the Initial Registration Delay (/1/x/14) is not applied again.
+        self.registered_once = False
 
     # -- state
 
@@ -914,11 +996,8 @@ class RegistrationMachine(_Machine):
 
     @property
     def exhausted(self) -> bool:
-        """The retry attempts are used up and this account allows bootstrap fall-back."""
-        return (
-            self.account.bootstrap_on_failure
-            and self.register_failures >= self.settings.retry.attempts
-        )
+        """The registration failed and this account allows bootstrap fall-back (/1/x/16)."""
+        return self.account.bootstrap_on_failure and self.registration_failed
 
     @property
     def accepts_requests(self) -> bool:
@@ -955,7 +1034,7 @@ class RegistrationMachine(_Machine):
     def queue_mode_changed(self, enabled: bool, now: float) -> list[Action]:
         """Queue mode switched: 1.1 signals it only in Register (``Q``), 1.0 in ``b``."""
         self.account.queue_mode = enabled
-        if self.settings.lwm2m_version == "1.0":
+        if self.version == "1.0":
             return self._fire(Input.UPDATE_NEEDED, now)
         return self._fire(Input.REREGISTER_NEEDED, now)
 
@@ -992,7 +1071,7 @@ class RegistrationMachine(_Machine):
 
     @property
     def _policy(self) -> RetryPolicy:
-        return self.settings.retry
+        return self.settings.retry or self.settings.default_retry
 
     def _current(self) -> _Params:
         a = self.account
@@ -1020,9 +1099,15 @@ class RegistrationMachine(_Machine):
 
     # -- steps (named in REGISTRATION_TABLE)
 
-    def _step_start(self, now: float, d: _Data) -> RegState:
+    def _reset_procedure(self) -> None:
         self.failures = self.register_failures = 0
-        if self.account.initial_delay > 0:
+        self._sequence_failures = self._sequences = 0
+        self.registration_failed = False
+
+    def _step_start(self, now: float, d: _Data) -> RegState:
+        self._reset_procedure()
+        self.version = self._versions[0]
+        if self.account.initial_delay > 0 and not self.registered_once:
             self._arm(Timer.RETRY, now + self.account.initial_delay)
             return RegState.WAIT_REGISTER
         return self._step_register(now, d)
@@ -1033,7 +1118,7 @@ class RegistrationMachine(_Machine):
         query = register_query(
             s.endpoint,
             params.lifetime,
-            lwm2m_version=s.lwm2m_version,
+            lwm2m_version=self.version,
             binding=params.binding,
             queue_mode=params.queue_mode,
             sms=params.sms,
@@ -1043,25 +1128,99 @@ class RegistrationMachine(_Machine):
         self._acked = None
         self._update_pending = False
         self._inflight = _InFlight(_Kind.REGISTER, token, now, params)
-        self._out.append(SendRegister(a.short_server_id, token, tuple(query)))
+        self._out.append(
+            SendRegister(a.short_server_id, token, tuple(query), lwm2m_version=self.version)
+        )
         return RegState.REGISTERING
 
     def _step_registered(self, now: float, d: _Data) -> RegState:
         assert self._answered is not None
         self._location = d.location
         self._acked = self._answered.params
-        self.failures = self.register_failures = 0
-        self._emit(RdEvent.REGISTRATION_COMPLETE, now, "/" + "/".join(d.location))
+        self._reset_procedure()
+        self.registered_once = True
+        where = "/" + "/".join(d.location)
+        if self.version != self._versions[0]:
+            where += f" (LwM2M {self.version})"
+        self._emit(RdEvent.REGISTRATION_COMPLETE, now, where)
         return self._after_success(now)
 
-    def _step_register_failed(self, now: float, d: _Data) -> RegState:
+    def _step_version_fallback(self, now: float, d: _Data) -> RegState:
+        # Core TS 1.1 6.2.1: a server refuses a Register of a version it does not support;
+        # the client tries again at once with the next lower version it supports.
+        index = self._versions.index(self.version)
+        if index + 1 < len(self._versions):
+            refused, self.version = self.version, self._versions[index + 1]
+            log.info(
+                "server %s: LwM2M %s refused (4.12); registering as LwM2M %s",
+                self._server,
+                refused,
+                self.version,
+            )
+            return self._step_register(now, d)
+        tried = ", ".join(self._versions)
+        self.version = self._versions[0]
+        detail = f"{d.detail}: the server supports none of LwM2M {tried}"
+        return self._step_register_failed(now, _Data(Input.REJECTED, detail, explicit=True))
+
+    def _next_register_delay(self, explicit: bool) -> float | None:
+        """Count one failed Register; the wait before the next one, None: no further one.
+
+        Core TS 1.1 6.2.1.1 (/1/x/17-20): up to Communication Retry Count attempts
+        form a sequence, Communication Retry Timer * 2**(n-1) apart; sequences are
+        Communication Sequence Delay Timer apart; after Communication Sequence Retry
+        Count sequences the registration has failed. An explicit 4.xx rejection
+        fails it at once (/1/x/16). Resources the Server object does not set take the
+        spec's defaults, except the two timers: their defaults (60 s doubling, one
+        day) would leave a server that came back unreached for hours, so the
+        client's bounded back-off (:attr:`ClientSettings.default_retry`) stands in.
+        An explicit :attr:`ClientSettings.retry` replaces the whole procedure.
+        """
         self.register_failures += 1
-        deadline = self._backoff(now)
-        self._arm(Timer.RETRY, deadline)
+        self.failures += 1
+        if explicit:
+            self.registration_failed = True
+        override = self.settings.retry
+        if override is not None:
+            if self.register_failures >= override.attempts:
+                self.registration_failed = True
+            return override.delay(self.failures)
+        a, fallback = self.account, self.settings.default_retry
+        self._sequence_failures += 1
+        if self._sequence_failures < (a.retry_count or fallback.attempts):
+            if a.retry_timer is None:
+                return fallback.delay(self.failures)
+            exponent = min(self._sequence_failures - 1, 32)
+            return max(MIN_RETRY_DELAY, a.retry_timer * 2.0**exponent)
+        # the communication sequence is over
+        self._sequence_failures = 0
+        self._sequences += 1
+        if self._sequences >= (a.sequence_retry_count or 1):
+            self.registration_failed = True
+        if a.sequence_retry_count is not None and self._sequences >= a.sequence_retry_count:
+            return None
+        if a.sequence_delay is None:
+            return fallback.delay(self.failures)
+        if a.sequence_delay >= NO_MORE_SEQUENCES:
+            return None
+        return max(MIN_RETRY_DELAY, a.sequence_delay)
+
+    def _step_register_failed(self, now: float, d: _Data) -> RegState:
+        delay = self._next_register_delay(d.explicit)
         if d.inp is Input.NETWORK_ERROR:
             self._emit(RdEvent.NETWORK_ERROR, now, d.detail)
+        if delay is None:
+            text = (
+                f"{d.detail}; attempt {self.register_failures}, "
+                f"{self._sequences} communication sequence(s): no further attempt"
+            )
+            self._emit(RdEvent.REGISTRATION_FAILURE, now, text)
+            self._left_server(now)
+            return RegState.FAILED
+        deadline = self._after_attempt(now, delay)
+        self._arm(Timer.RETRY, deadline)
         text = f"{d.detail}; attempt {self.register_failures}, next in {deadline - now:.0f} s"
-        if self.register_failures >= self._policy.attempts:
+        if self.registration_failed:
             self._emit(RdEvent.REGISTRATION_FAILURE, now, text)
         else:
             log.info("server %s: %s", self._server, text)
@@ -1073,7 +1232,7 @@ class RegistrationMachine(_Machine):
 
     def _step_update(self, now: float, d: _Data) -> RegState:
         assert self._location is not None and self._acked is not None
-        params, acked, version = self._current(), self._acked, self.settings.lwm2m_version
+        params, acked, version = self._current(), self._acked, self.version
         binding = _binding_param(version, params.binding, params.queue_mode)
         query = update_query(
             params.lifetime if params.lifetime != acked.lifetime else None,
@@ -1086,7 +1245,11 @@ class RegistrationMachine(_Machine):
         token = self._token()
         self._update_pending = False
         self._inflight = _InFlight(_Kind.UPDATE, token, now, params)
-        self._out.append(SendUpdate(self.server_id, token, self._location, tuple(query), links))
+        self._out.append(
+            SendUpdate(
+                self.server_id, token, self._location, tuple(query), links, lwm2m_version=version
+            )
+        )
         return RegState.UPDATING
 
     def _step_updated(self, now: float, d: _Data) -> RegState:
@@ -1147,7 +1310,7 @@ class RegistrationMachine(_Machine):
 
     def _enter_disabled(self, now: float) -> RegState:
         self._left_server(now)
-        self.failures = self.register_failures = 0
+        self._reset_procedure()
         self._arm(Timer.DISABLE, now + self._disable_timeout)
         return RegState.DISABLED
 
@@ -1190,6 +1353,9 @@ class BootstrapMachine(_Machine):
         #: The state a server-initiated session started from (IDLE or DONE): it goes
         #: back there when it fails, the configuration restored.
         self._resume: BsState | None = None
+        #: Client Hold Off Time (/0/x/11 of the Bootstrap-Server account): the shell keeps
+        #: it up to date from the Security object; the settings give the value without one.
+        self.hold_off = settings.bootstrap_hold_off
 
     @property
     def state(self) -> BsState:
@@ -1243,8 +1409,11 @@ class BootstrapMachine(_Machine):
 
     def _step_start(self, now: float, d: _Data) -> BsState:
         self.failures = 0
-        hold_off = self.settings.bootstrap_hold_off
+        hold_off = self.hold_off
         if hold_off > 0:
+            # Core TS 1.0 5.2.3 / 1.1 6.1.3: during the hold-off the Bootstrap-Server may
+            # start a server-initiated bootstrap; the client must be reachable for it.
+            self._out.append(OpenConnection(None))
             self._arm(Timer.RETRY, now + hold_off)
             return BsState.WAIT_REQUEST
         return self._step_request(now, d)
@@ -1335,9 +1504,16 @@ class RdCoordinator:
     Routes inputs by Short Server ID (``None``: the bootstrap server). Starts
     the registrations, or the bootstrap when no server account exists
     (factory-bootstrapped devices skip bootstrap). Falls back to bootstrap
-    when every registration is exhausted (int-7). After a successful
-    Bootstrap-Finish it replaces the registration machines with the accounts
-    of the new configuration and starts them.
+    when every registration under way has failed and allows it (int-7). After
+    a successful Bootstrap-Finish it replaces the registration machines with
+    the accounts of the new configuration and starts them.
+
+    Registration order (Core TS 1.1 6.2.1.1): accounts without a Registration
+    Priority Order (/1/x/13) start at once, each after its Initial Registration
+    Delay (/1/x/14). Those with one register one after the other, in increasing
+    order: the next starts (its delay counted from then) once the previous one
+    registered or failed; a failed one whose Registration Failure Block
+    (/1/x/15) is true holds the rest back until it registers after all.
     """
 
     def __init__(
@@ -1353,19 +1529,67 @@ class RdCoordinator:
             self.servers[account.short_server_id] = RegistrationMachine(account, settings)
         self.bootstrap = BootstrapMachine(settings) if bootstrap else None
         self._running = False
+        self._ordered: list[RegistrationMachine] = []
+        self._order_pos = 0
+        self._blocked_by: int | None = None
 
     # -- client-wide inputs
 
     def start(self, now: float) -> list[Action]:
         self._running = True
         if self.servers:
-            out: list[Action] = []
-            for machine in self.servers.values():
-                out += machine.start(now)
-            return out
+            return self._start_registrations(now)
         if self.bootstrap is not None:
             return self.bootstrap.start(now)
         return [Event(RdEvent.REGISTRATION_FAILURE, None, "no server account, no bootstrap", now)]
+
+    @property
+    def registration_order(self) -> list[int]:
+        """Short Server IDs of the ordered accounts (/1/x/13), in registration order."""
+        return [m.server_id for m in self._ordered]
+
+    def _start_registrations(self, now: float) -> list[Action]:
+        machines = self.servers.values()
+        self._ordered = sorted(
+            (m for m in machines if m.account.priority is not None),
+            key=lambda m: (m.account.priority, m.server_id),
+        )
+        self._order_pos = 0
+        self._blocked_by = None
+        out: list[Action] = []
+        for machine in machines:
+            if machine.account.priority is None:
+                out += machine.start(now)
+        return out + self._advance_order(now)
+
+    def _advance_order(self, now: float) -> list[Action]:
+        """Start the next ordered registration once the one before it is settled."""
+        out: list[Action] = []
+        while self._running and self._order_pos < len(self._ordered):
+            machine = self._ordered[self._order_pos]
+            if machine.state is RegState.IDLE and not machine.registration_failed:
+                if machine.registered_once:
+                    self._order_pos += 1  # stopped after registering: its turn is over
+                    continue
+                return out + machine.start(now)
+            if machine.registered_once:
+                self._order_pos += 1
+                continue
+            if not machine.registration_failed:
+                return out  # still trying
+            if machine.account.failure_block:
+                if self._blocked_by != machine.server_id:
+                    self._blocked_by = machine.server_id
+                    rest = [m.server_id for m in self._ordered[self._order_pos + 1 :]]
+                    if rest:
+                        text = (
+                            f"registration of server(s) {', '.join(map(str, rest))} blocked: "
+                            f"server {machine.server_id} failed (Registration Failure Block)"
+                        )
+                        out.append(Event(RdEvent.REGISTRATION_FAILURE, None, text, now))
+                return out
+            self._order_pos += 1
+        return out
 
     def stop(self, now: float, *, deregister: bool = True) -> list[Action]:
         self._running = False
@@ -1401,8 +1625,7 @@ class RdCoordinator:
             out += machine.stop(now, deregister=False)
         self.servers = {a.short_server_id: RegistrationMachine(a, self.settings) for a in accounts}
         if self._running:
-            for machine in self.servers.values():
-                out += machine.start(now)
+            out += self._start_registrations(now)
         return out
 
     # -- routed inputs
@@ -1463,22 +1686,25 @@ class RdCoordinator:
         if machine is None:
             log.warning("input for unknown server %r ignored", server)
             return []
-        return call(machine) + self._fall_back(now)
+        out = call(machine)
+        if server is not None:
+            out += self._advance_order(now)
+        return out + self._fall_back(now)
 
     def _fall_back(self, now: float) -> list[Action]:
         bs = self.bootstrap
-        if (
-            bs is None
-            or not self._running
-            or bs.state not in (BsState.IDLE, BsState.DONE)
-            or not self.servers
-            or not all(m.exhausted for m in self.servers.values())
-        ):
+        if bs is None or not self._running or bs.state not in (BsState.IDLE, BsState.DONE):
+            return []
+        # The registrations under way: accounts held back by the order never started.
+        tried = [
+            m for m in self.servers.values() if m.state is not RegState.IDLE or m.registration_failed
+        ]
+        if not tried or not all(m.exhausted for m in tried):
             return []
         out: list[Action] = [
             Event(RdEvent.REGISTRATION_FAILURE, None, "every server failed: bootstrap", now)
         ]
         for machine in self.servers.values():
             out += machine.stop(now, deregister=False)
-            machine.register_failures = 0
+            machine._reset_procedure()
         return out + bs.start(now)

@@ -109,6 +109,8 @@ class _Callbacks:
     execute: dict[Path, ExecuteCallback] = field(default_factory=dict)
     create: dict[int, InstanceCallback] = field(default_factory=dict)
     delete: dict[int, InstanceCallback] = field(default_factory=dict)
+    #: (object id, resource id) -> a validate callback for that resource in every instance.
+    validate_resource: dict[tuple[int, int], ValidateCallback] = field(default_factory=dict)
 
     def lookup(self, table: dict[Path, Any], path: Path) -> Any:
         """The callback registered for ``path`` or, failing that, for its resource path."""
@@ -448,9 +450,12 @@ class ObjectStore:
         replace: bool,
         check_access: bool,
         plan: list[tuple[Path, Any]],
+        ignore_unknown: bool = False,
     ) -> None:
         rdef = self._rdef_or_none(rpath)
         if rdef is None:
+            if ignore_unknown:
+                return
             raise NotFound(f"{rpath}: resource is not defined")
         if check_access and not rdef.writable:
             raise MethodNotAllowed(f"{rpath} is not writable")
@@ -487,12 +492,15 @@ class ObjectStore:
         replace: bool,
         check_access: bool = True,
         create_missing: bool = False,
+        ignore_unknown: bool = False,
     ) -> list[tuple[Path, Any]]:
         """Check a Write and return the list of changes, without applying it.
 
         ``replace`` selects Replace (PUT) over Partial Update (POST).
         ``check_access`` False is the Bootstrap-Write: read-only resources are
-        writable and missing instances are created (``create_missing``).
+        writable; with ``create_missing`` a missing instance (or resource) is
+        created, and with ``ignore_unknown`` resources without a definition in an
+        object or instance payload are left out instead of refused.
         """
         plan: list[tuple[Path, Any]] = []
         if len(path) < 2:
@@ -504,12 +512,13 @@ class ObjectStore:
                         replace=replace,
                         check_access=False,
                         create_missing=True,
+                        ignore_unknown=ignore_unknown,
                     )
                 return plan
             raise MethodNotAllowed(f"write on {path.level_name} level is not allowed")
         if path[0] not in self.registry:
             raise NotFound(f"object {path[0]} has no definition")
-        if not (create_missing and len(path) == 2):
+        if not create_missing:
             self._instance(path)
         if len(path) == 2:
             if not isinstance(node, InstanceNode):
@@ -520,7 +529,12 @@ class ObjectStore:
             # others (Core TS 1.1 6.3.3); Replace replaces each resource as a whole.
             for res in node.resources.values():
                 self._plan_resource(
-                    path.child(res.id), res, replace=replace, check_access=check_access, plan=plan
+                    path.child(res.id),
+                    res,
+                    replace=replace,
+                    check_access=check_access,
+                    plan=plan,
+                    ignore_unknown=ignore_unknown,
                 )
             if replace and check_access and self.has_instance(path[0], path[1]):
                 # Replace on an instance (Core TS 6.3.3): writable optional resources
@@ -547,7 +561,8 @@ class ObjectStore:
         rdef = self._rdef_or_none(path)
         if rdef is None or not rdef.multiple:
             raise MethodNotAllowed(f"{path.parent} is not a multiple resource")
-        self._instance(path)
+        if not create_missing:
+            self._instance(path)
         if check_access and not rdef.writable:
             raise MethodNotAllowed(f"{path.parent} is not writable")
         multi = MultiResourceNode(path[2], {path[3]: node.value})
@@ -560,14 +575,16 @@ class ObjectStore:
             if new is _DELETE:
                 continue
             items = new.items() if isinstance(new, dict) else [(None, new)]
+            generic = self.callbacks.validate_resource.get((rpath[0], rpath[2]))
             for ri, value in items:
                 vpath = rpath if ri is None else rpath.child(ri)
                 cb = self.callbacks.lookup(self.callbacks.validate, vpath)
-                if cb is None:
-                    continue
-                ok = await call_maybe_async(cb, vpath, _resolve(value))
-                if ok is False:
-                    raise BadRequest(f"{vpath}: value rejected by the application")
+                for check in (generic, cb):
+                    if check is None:
+                        continue
+                    ok = await call_maybe_async(check, vpath, _resolve(value))
+                    if ok is False:
+                        raise BadRequest(f"{vpath}: value {_resolve(value)!r} rejected")
 
     async def apply_plan(self, plan: list[tuple[Path, Any]]) -> list[Path]:
         """Apply a checked plan, run post-write callbacks, notify listeners; return changes."""
@@ -575,7 +592,10 @@ class ObjectStore:
         for rpath, new in plan:
             self._dirty(rpath[0], rpath[1])
             obj = self._data.setdefault(rpath[0], {})
-            inst = obj.setdefault(rpath[1], {})
+            inst = obj.get(rpath[1])
+            if inst is None:  # created by a Bootstrap-Write
+                inst = obj[rpath[1]] = {}
+                changed.append(Path(rpath[0], rpath[1]))
             if new is _DELETE:
                 if inst.pop(rpath[2], None) is not None:
                     changed.append(rpath)

@@ -220,7 +220,8 @@ def default_registry() -> Registry:
     """
     global _DEFAULT
     if _DEFAULT is None:
-        from lwm2m.model.builtin import builtin_objects
+        from lwm2m.model.builtin import builtin_objects, builtin_older_versions
 
-        _DEFAULT = Registry(builtin_objects())
+        # Older versions first: each object's current definition is the one added last.
+        _DEFAULT = Registry([*builtin_older_versions(), *builtin_objects()])
     return _DEFAULT

@@ -9,6 +9,9 @@ the same protocol (block-wise GET through the client's CoAP endpoint).
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import socket
 import ssl as ssl_module
 from collections.abc import Iterable
 from typing import Protocol
@@ -43,8 +46,33 @@ class Downloader(Protocol):
     async def fetch(self, uri: str, sink: PackageSink) -> None: ...
 
 
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def valid_host(host: str) -> bool:
+    """An IP address or a DNS name of letters, digits and hyphens (RFC 1123 2.1)."""
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    else:
+        return True
+    name = host[:-1] if host.endswith(".") else host
+    return 0 < len(name) <= 253 and all(_LABEL.match(label) for label in name.split("."))
+
+
+def unresolvable(exc: BaseException) -> bool:
+    """Whether a connection failed because the host name does not resolve (or cannot be
+    encoded for the resolver): the URI names no reachable server (Update Result 7)."""
+    return isinstance(exc, socket.gaierror | UnicodeError)
+
+
 def check_package_uri(uri: str, schemes: Iterable[str]) -> Result | None:
-    """None when ``uri`` can be fetched; Invalid URI (7) or Unsupported protocol (9) otherwise."""
+    """None when ``uri`` can be fetched; Invalid URI (7) or Unsupported protocol (9) otherwise.
+
+    Invalid: control characters or spaces, no scheme or host, a malformed port or
+    host. Whether the host resolves is found out by the download (also 7).
+    """
     if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in uri):
         return Result.INVALID_URI
     try:
@@ -53,7 +81,7 @@ def check_package_uri(uri: str, schemes: Iterable[str]) -> Result | None:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
     except ValueError:
         return Result.INVALID_URI
-    if not parts.scheme or not host:
+    if not parts.scheme or not host or not valid_host(host):
         return Result.INVALID_URI
     if parts.scheme.lower() not in {s.lower() for s in schemes}:
         return Result.UNSUPPORTED_PROTOCOL
@@ -100,7 +128,11 @@ class HttpDownloader:
                 sink.set_total(resp.content_length)
                 async for chunk in resp.content.iter_chunked(self.chunk_size):
                     await sink.write(chunk)
-        except aiohttp.InvalidURL as exc:
+        except (aiohttp.InvalidURL, ValueError) as exc:
             raise InvalidUri(f"GET {uri}: {exc}") from exc
+        except aiohttp.ClientConnectorError as exc:
+            if unresolvable(exc.os_error):
+                raise InvalidUri(f"GET {uri}: host not found: {exc.os_error}") from exc
+            raise ConnectionLost(f"GET {uri}: {exc!r}") from exc
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise ConnectionLost(f"GET {uri}: {exc!r}") from exc

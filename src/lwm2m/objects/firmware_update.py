@@ -46,6 +46,10 @@ StateCallback = Callable[[State, Result], None]
 
 #: CoAP 4.08 Request Entity Incomplete: a Block1 block out of sequence (RFC 7959 2.9.2).
 REQUEST_ENTITY_INCOMPLETE = 0x88
+#: What resets the state machine when written to Package: an empty payload, or a single
+#: NUL byte, as servers write it where an empty Opaque cannot be sent (Core TS 1.1 E.6:
+#: "Writing an empty string ... resets"; the ETS firmware cases write '\0').
+RESET_PACKAGES = (b"", b"\x00")
 
 
 class FirmwareUpdater:
@@ -222,13 +226,14 @@ class FirmwareUpdate(ObjectInstance):
 
         ``total`` is the announced image size (Size1 of block 0), for progress.
 
-        ``offset`` 0 starts a new image (an empty last block resets the state
-        machine instead); during a push it starts the image over (RFC 7959
-        2.3: the peer may restart a transfer at block 0). Later blocks must
-        follow on without gaps, otherwise 4.08 Request Entity Incomplete.
+        ``offset`` 0 starts a new image (an empty last block, or a single NUL
+        byte, resets the state machine instead); during a push it starts the
+        image over (RFC 7959 2.3: the peer may restart a transfer at block 0).
+        Later blocks must follow on without gaps, otherwise 4.08 Request
+        Entity Incomplete.
         """
         if offset == 0:
-            if not data and last:
+            if last and data in RESET_PACKAGES:
                 await self.reset()
                 return
             if self._pushing:
@@ -278,7 +283,7 @@ class FirmwareUpdate(ObjectInstance):
     def _check_package_write(self, value: object) -> bool:
         if not isinstance(value, bytes):
             return False
-        if not value:
+        if value in RESET_PACKAGES:
             self._check_reset()
         else:
             self._check_push_start()

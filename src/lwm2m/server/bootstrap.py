@@ -49,6 +49,11 @@ and every DTLS handshake looks the PSK identity up in the store's security
 info, so what the REST API changes applies to the next request. An endpoint
 with security info in the store must come over DTLS with that identity (4.03
 otherwise), and an identity serves only its own endpoint.
+
+Placement: ``placement(endpoint, config)``, when set, rewrites each session's
+configuration before it is written (a cluster hands out a live server node,
+:mod:`lwm2m.server.cluster.placement`); a :class:`StoreError` it raises answers
+the Bootstrap-Request 5.00.
 """
 
 from __future__ import annotations
@@ -316,6 +321,8 @@ class BootstrapServer:
         self.transmission = transmission
         #: Bound on each request of a session (None: the CoAP retransmissions decide).
         self.request_timeout = request_timeout
+        #: Rewrites a session's configuration first (see "Placement" in the module).
+        self.placement: Callable[[str, EndpointConfig], EndpointConfig] | None = None
         self._listeners: list[_Listener] = []
         self._sessions: dict[str, _Session] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -497,6 +504,13 @@ class BootstrapServer:
             return self._reject(request, ep, remote, Code.FORBIDDEN, problem)
         if self._closed:
             return Message.response_to(request, Code.SERVICE_UNAVAILABLE)
+        if self.placement is not None:
+            try:
+                config = self.placement(ep, config)
+            except StoreError as exc:
+                log.error("bootstrap placement: %s", exc)
+                reason = "no server node can be chosen now"
+                return self._reject(request, ep, remote, Code.INTERNAL_SERVER_ERROR, reason)
         session = _Session(ep, config, listener.endpoint, remote, pct, server_initiated=False)
         self._begin(session)
         return Message.response_to(request, Code.CHANGED)
@@ -561,6 +575,8 @@ class BootstrapServer:
         cfg = config if config is not None else self.lookup(endpoint)
         if cfg is None:
             raise KeyError(f"no bootstrap configuration for endpoint {endpoint!r}")
+        if config is None and self.placement is not None:
+            cfg = self.placement(endpoint, cfg)
         if via is None:
             if not self._listeners:
                 raise RuntimeError("the bootstrap server has no listener: call start() first")

@@ -97,6 +97,7 @@ from lwm2m.errors import (
     UnsupportedContentFormat,
 )
 from lwm2m.server.object_links import ObjectLinks, parse_object_links
+from lwm2m.server.store.base import Address, Registration
 
 if TYPE_CHECKING:
     from lwm2m.server.store import ServerStore
@@ -115,8 +116,6 @@ __all__ = [
     "endpoint_skeleton",
     "normalise_endpoint",
 ]
-
-Address = tuple[str, int]
 
 #: Lifetime when the client sends no ``lt`` (Core TS 1.1 Table 6.2.1-1).
 DEFAULT_LIFETIME = 86400
@@ -142,39 +141,6 @@ _BINDINGS_1_0: dict[str, tuple[str, bool]] = {
 _BINDING_LETTERS = {(1, 1): frozenset("UTSN"), (1, 2): frozenset("UTSNMH")}
 _REGISTER_PARAMS = frozenset({"ep", "lt", "lwm2m", "b", "Q", "sms"})
 _UPDATE_PARAMS = frozenset({"lt", "b", "Q", "sms"})
-
-
-@dataclass(frozen=True, slots=True)
-class Registration:
-    """One registered client. Immutable: an Update produces a new value."""
-
-    id: str
-    endpoint: str
-    lifetime: int
-    version: str
-    binding: str
-    queue_mode: bool
-    sms_number: str | None
-    object_links: ObjectLinks
-    address: Address
-    registered_at: float
-    last_update: float
-    expires_at: float
-    identity: str | None = None
-    extra: tuple[tuple[str, str | None], ...] = ()
-
-    @property
-    def location(self) -> tuple[str, str]:
-        """Location-Path segments of the 2.01 answer to Register."""
-        return ("rd", self.id)
-
-    @property
-    def attributes(self) -> dict[str, str | None]:
-        """Query parameters the server does not interpret, as the client sent them."""
-        return dict(self.extra)
-
-    def is_expired(self, now: float) -> bool:
-        return now >= self.expires_at
 
 
 # --- events ------------------------------------------------------------------
@@ -751,6 +717,52 @@ class RegistrationTable:
                 events.append(Expired(reg))
             heapq.heappop(heap)
         return events
+
+    # --- a store shared with other servers ---------------------------------------
+    # Another server wrote or removed a registration in the shared store: the index
+    # follows without writing to the store (see lwm2m.server.cluster).
+    def mirror(self, reg: Registration) -> Registration | None:
+        """Index ``reg`` as the store holds it; returns the registration of the same
+        endpoint under another id that it replaced, if any."""
+        replaced = None
+        old_id = self._by_endpoint.get(reg.endpoint)
+        if old_id is not None and old_id != reg.id:
+            replaced = self._by_id.get(old_id)
+            if replaced is not None:
+                self._unindex(replaced)
+        previous = self._by_id.get(reg.id)
+        if previous is not None and previous.endpoint != reg.endpoint:
+            self._unindex(previous)
+            previous = None
+        if previous is None:
+            self._index(reg)
+        else:
+            self._by_id[reg.id] = reg
+            if reg.address != previous.address:
+                self._unindex_address(previous)
+                self._index_address(reg)
+            self._push_expiry(reg)
+        return replaced
+
+    def forget(self, reg_id: str) -> Registration | None:
+        """Drop a registration from the index only; the one dropped, if any."""
+        reg = self._by_id.get(reg_id)
+        if reg is not None:
+            self._unindex(reg)
+        return reg
+
+    def take_due(self, now: float) -> list[Registration]:
+        """Drop from the index (not from the store) every registration whose expiry
+        time has passed, earliest first, and return them."""
+        due = []
+        heap = self._expiries
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            if self._live(entry):
+                reg = self._by_id[entry[1]]
+                self._unindex(reg)
+                due.append(reg)
+        return due
 
     # --- internals ------------------------------------------------------------
     def _check_name(

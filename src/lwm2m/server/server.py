@@ -58,7 +58,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lwm2m import formats
 from lwm2m.coap.endpoint import Endpoint
@@ -87,6 +87,9 @@ from lwm2m.server.store import MemoryStore, Observation, ServerStore, StoreError
 from lwm2m.transport.base import Address, DatagramTransport
 from lwm2m.transport.tracing import TracingTransport
 from lwm2m.transport.udp import UdpTransport
+
+if TYPE_CHECKING:
+    from lwm2m.server.cluster.node import ClusterNode
 
 __all__ = ["EventStream", "ObservationHandle", "Server"]
 
@@ -140,6 +143,7 @@ class ObservationHandle:
         #: Taken over from the store when the server started, not started by this process.
         self.restored = False
         self._heard = False  # a notification arrived
+        self._first: Message | None = None  # the first answer as received (cluster)
 
     @property
     def token(self) -> bytes:
@@ -260,6 +264,8 @@ class Server:
         self._tracing: TracingTransport | None = None
         self._tracers: dict[str, list[Callable[[Message, bool], None]]] = {}
         self._stopping = False
+        # cluster: set by lwm2m.server.cluster.node.ClusterNode for a shared store
+        self._cluster: ClusterNode | None = None
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -276,6 +282,12 @@ class Server:
         endpoint.add_resource("/rd", self._on_rd)
         endpoint.add_resource("/dp", self._on_send)
         self._endpoint = endpoint
+        if self._cluster is None and getattr(self.store, "shared", False):
+            from lwm2m.server.cluster.node import ClusterNode
+
+            ClusterNode(self)  # a store shared by server nodes: join their cluster
+        if self._cluster is not None:
+            await self._cluster.start()
         self._on_expiry_timer()  # registrations restored from the store may be over
         self._adopt_observations()
 
@@ -285,6 +297,8 @@ class Server:
         if endpoint is None:
             return
         self._stopping = True
+        if self._cluster is not None:
+            await self._cluster.stop()
         for timer in (self._expiry_timer, self._queue_timer, *self._sleep_timers.values()):
             if timer is not None:
                 timer.cancel()
@@ -325,6 +339,11 @@ class Server:
     def endpoint(self) -> Endpoint:
         """The CoAP endpoint (for inspection and tests)."""
         return self._require_endpoint()
+
+    @property
+    def cluster(self) -> ClusterNode | None:
+        """This server's node of a cluster (a shared store, lwm2m.server.cluster), if any."""
+        return self._cluster
 
     def _require_endpoint(self) -> Endpoint:
         if self._endpoint is None:
@@ -496,8 +515,11 @@ class Server:
 
     def _on_expiry_timer(self) -> None:
         self._expiry_timer = None
-        for event in self.table.expire(time.time()):
-            self._on_registration_event(event)
+        if self._cluster is not None:
+            self._cluster.expire(time.time())  # claimed in the shared store, once
+        else:
+            for event in self.table.expire(time.time()):
+                self._on_registration_event(event)
         self._arm_expiry()
 
     # ------------------------------------------------------------------ Send
@@ -535,6 +557,8 @@ class Server:
         dm.note_unmodelled(reg.endpoint, Path(), records, self.registry)
         self._client_seen(reg)
         self._events.publish(SendReceived(reg, records, content_format))
+        if self._cluster is not None:
+            self._cluster.sent(reg, request)
         return Message(code=Code.CHANGED)
 
     # ------------------------------------------------------------ queue mode
@@ -574,6 +598,8 @@ class Server:
     def is_sleeping(self, target: Target) -> bool:
         """True for a queue-mode client that is not known to be awake (Core TS 1.1 6.5)."""
         reg = self._registration(target)
+        if self._cluster is not None and not self._cluster.owns(reg):
+            return self._cluster.sleeping(reg)
         return reg.queue_mode and not self._queue.awake(reg.endpoint, self._now_mono())
 
     # ------------------------------------------------------------ CoAP trace
@@ -672,6 +698,8 @@ class Server:
         """Run ``operation`` now, or queue it while a queue-mode client sleeps."""
         self._require_endpoint()
         reg = self._registration(target)
+        if self._cluster is not None and not self._cluster.owns(reg):
+            return await operation(reg)  # its node queues it if the device sleeps
         name = reg.endpoint
         now = self._now_mono()
         if not reg.queue_mode or (
@@ -690,6 +718,8 @@ class Server:
     async def _request(self, reg: Registration, message: Message, timeout: float | None) -> Message:
         endpoint = self._require_endpoint()
         limit = self.default_timeout if timeout is None else timeout
+        if self._cluster is not None and not self._cluster.owns(reg):
+            return await self._cluster.request(reg, message, limit)  # on the device's node
         response = await endpoint.request(message, remote=reg.address, timeout=limit)
         self._presence(reg)
         return response
@@ -976,7 +1006,11 @@ class Server:
     ) -> ObservationHandle:
         endpoint = self._require_endpoint()
         limit = self.default_timeout if timeout is None else timeout
-        coap = await endpoint.observe(message, remote=reg.address, timeout=limit)
+        remote = self._cluster is not None and not self._cluster.owns(reg)
+        if self._cluster is not None and remote:  # observed by the device's node
+            coap = await self._cluster.observe(reg, message, paths, composite, limit)
+        else:
+            coap = await endpoint.observe(message, remote=reg.address, timeout=limit)
         self._presence(reg)
         try:
             first = await anext(coap)
@@ -990,6 +1024,7 @@ class Server:
         except DecodeError:
             cf = None
         handle = ObservationHandle(self, reg, coap, paths, composite, cf, initial)
+        handle._first = first
         if first.observe is None or not coap.active:
             handle._end()  # the client answered without accepting the observation
             return handle
@@ -1004,7 +1039,8 @@ class Server:
             created_at=time.time(),
         )
         try:
-            self.store.put_observation(record)
+            if not remote:  # the device's node stores it
+                self.store.put_observation(record)
         except StoreError as exc:
             log.warning("observation of %s not stored: %s", reg.endpoint, exc)
         self._spawn(self._pump(handle))
@@ -1046,6 +1082,8 @@ class Server:
                 handle._heard = True
                 self._events.publish(notification)
                 handle._push(notification)
+                if self._cluster is not None:
+                    self._cluster.notified(handle, message)
         except RequestError as exc:
             log.info("observation of %s failed: %s", handle.endpoint, exc)
         finally:
@@ -1071,7 +1109,9 @@ class Server:
     def _drop_observation(self, handle: ObservationHandle) -> None:
         if self._observing.get(handle.token) is handle:
             self._unfollow(handle)
-            self.store.delete_observation(handle.token)
+            # in a cluster only the device's node removes the stored record
+            if self._cluster is None or self._cluster.holds(handle.registration):
+                self.store.delete_observation(handle.token)
         handle._end()
 
     def _end_observations(self, registration_id: str) -> None:
@@ -1086,8 +1126,12 @@ class Server:
         return self.store.list_observations(self._registration(target).id)
 
     def observation(self, token: bytes) -> ObservationHandle | None:
-        """The live handle of an observation by token."""
-        return self._observing.get(token)
+        """The live handle of an observation by token (in a cluster, one that reaches
+        it on the device's node)."""
+        handle = self._observing.get(token)
+        if handle is None and self._cluster is not None:
+            return self._cluster.observation(token)
+        return handle
 
     async def cancel_observations(self, target: Target, path: str | Path | None = None) -> int:
         """Cancel (actively) the observations of ``target``, or those of one path."""
@@ -1113,6 +1157,8 @@ class Server:
             reg = self.table.get(stored.registration_id)
             if reg is None or stored.token in self._observing:
                 continue
+            if self._cluster is not None and not self._cluster.owns(reg):
+                continue  # another node's device
             try:
                 request = self._stored_request(reg, stored)
                 coap = endpoint.adopt_observation(request, remote=reg.address)

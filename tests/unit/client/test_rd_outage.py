@@ -69,7 +69,7 @@ def run_outage(
     """
     up = down + outage
     # The client's settings are the defaults; only the jitter draws are injected.
-    settings = ClientSettings(endpoint="dev-1", retry=RetryPolicy(random=draw))
+    settings = ClientSettings(endpoint="dev-1", default_retry=RetryPolicy(random=draw))
     coord = RdCoordinator(settings, [ServerAccount(1, lifetime=LIFETIME)])
     shell = Shell(coord)
     shell.apply(coord.start(0.0))

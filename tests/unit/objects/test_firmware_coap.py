@@ -402,3 +402,18 @@ async def test_attach_firmware_keeps_existing_downloaders(updater: FakeUpdater) 
     assert fw.downloaders["coap"] is mine
     assert isinstance(fw.downloaders["coaps"], CoapDownloader)
     assert fw.downloaders["coaps"] is not mine
+
+
+async def test_int_778_coap_host_that_does_not_resolve_is_invalid_uri(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+
+    async def no_such_host(self: object, host: object, *args: object, **kw: object) -> object:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    loop = asyncio.get_running_loop()
+    monkeypatch.setattr(type(loop), "getaddrinfo", no_such_host)
+    downloader = CoapDownloader(params=FAST, block_timeout=0.3)
+    with pytest.raises(InvalidUri, match="not found"):
+        await downloader.fetch("coap://firmware.invalid/fw", ListSink())

@@ -462,3 +462,62 @@ async def test_overlong_uri_rejected_nothing_changed(
 
 def test_firmware_error_default_message() -> None:
     assert str(FirmwareError(result=Result.OUT_OF_RAM)) == "out of ram"
+
+
+# ----------------------------------------------- Appendix E.6 and the ETS firmware cases
+async def test_int_756_a_nul_byte_written_to_package_resets_like_an_empty_one(
+    store: ObjectStore, fw: FirmwareUpdate, updater: FakeUpdater
+) -> None:
+    # In Idle: no 1-byte image is stored, nothing is downloaded.
+    await server_write(store, "5/0/0", b"\x00")
+    assert status(store) == (State.IDLE, Result.INITIAL)
+    assert updater.opened == 0 and updater.image == b""
+    assert store.get("5/0/0") == b""
+    # After a download (Downloaded): back to Idle, the image dropped; no 4.05.
+    await push_blocks(fw, IMAGE)
+    assert status(store) == (State.DOWNLOADED, Result.INITIAL)
+    await server_write(store, "5/0/0", b"\x00")
+    assert status(store) == (State.IDLE, Result.INITIAL)
+    assert updater.cancelled == 1
+    # As the only block of a Block1 push as well.
+    await fw.write_package_chunk(0, b"abc", False)
+    await fw.write_package_chunk(0, b"\x00", True)
+    assert status(store) == (State.IDLE, Result.INITIAL)
+    # Two bytes are an image, not a reset.
+    await server_write(store, "5/0/0", b"\x00\x00")
+    assert status(store) == (State.DOWNLOADED, Result.INITIAL)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "http://ho$t.example/fw.bin",
+        "http://-leading-hyphen.example/fw.bin",
+        "http://" + "a" * 64 + ".example/fw.bin",
+        "http://exa_mple..com/fw.bin",
+    ],
+)
+async def test_int_778_malformed_host_is_invalid_uri(
+    store: ObjectStore, fw: FirmwareUpdate, updater: FakeUpdater, uri: str
+) -> None:
+    await server_write(store, "5/0/1", uri)
+    assert status(store) == (State.IDLE, Result.INVALID_URI)
+    assert updater.opened == 0
+
+
+async def test_int_778_host_that_does_not_resolve_is_invalid_uri(
+    store: ObjectStore, fw: FirmwareUpdate, updater: FakeUpdater, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    real = socket.getaddrinfo
+
+    def no_such_host(host: object, *args: object, **kw: object) -> object:
+        if host == "firmware.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    await server_write(store, "5/0/1", "http://firmware.invalid/fw.bin")
+    await fw.join()
+    assert status(store) == (State.IDLE, Result.INVALID_URI)

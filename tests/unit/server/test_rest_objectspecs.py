@@ -360,11 +360,11 @@ async def test_objects_without_a_model_of_their_version_are_left_out(
 ) -> None:
     async with peer() as device:
         # 10250 exists only as 1.0, 3303 only as 1.1, 4 (default 1.2 under 1.1) only
-        # as 1.3, 5 (default 1.0) only as 1.1; 42424 is unknown; 6 is there as 1.0
+        # as 1.0 and 1.3; 42424 is unknown; 5 (default 1.0) and 6 are there as 1.0
         links = "</10250>;ver=2.0,</10250/0>,</3303/0>,</4/0>,</42424/0>,</5/0>,</6/0>"
         await register(device, server, "sparse", links)
         models = await specs(api, "sparse")
-    assert [(m["id"], m["version"]) for m in models] == [(6, "1.0")]
+    assert [(m["id"], m["version"]) for m in models] == [(5, "1.0"), (6, "1.0")]
 
 
 async def test_a_registration_of_unknown_objects_only_is_an_empty_list(

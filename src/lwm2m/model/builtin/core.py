@@ -235,3 +235,124 @@ CORE_OBJECTS: tuple[ObjectSpec, ...] = (
     LOCATION,
     CONNECTIVITY_STATISTICS,
 )
+
+# --------------------------------------------------------------------------- LwM2M 1.0
+# The LwM2M 1.0 definitions of the core objects whose later versions differ, from the
+# OMA 1.0 object tables (LwM2M TS 1.0 Appendix E, OMA-SUP-XML_LWM2M_*-V1_0). A client
+# registered as LwM2M 1.0 describes its objects with these; a server decodes a 1.0
+# client's content and answers /api/objectspecs/{ep} with them. Objects 6 and 7 did not
+# change. Ranges are written in the 1.1 "a..b" spelling.
+
+# Security 1.0: resources 0-12 (no SNI, Certificate Usage, cipher suites, OSCORE).
+SECURITY_1_0 = ObjectSpec(
+    id=0,
+    name="LWM2M Security",
+    multiple=MULTI,
+    mandatory=MAND,
+    version="1.0",
+    lwm2m_version="1.0",
+    rows=SECURITY.rows[:13],
+    description=SECURITY.description,
+)
+
+# Server 1.0: resources 0-8; Short Server ID 1..65535.
+SERVER_1_0 = ObjectSpec(
+    id=1,
+    name="LwM2M Server",
+    multiple=MULTI,
+    mandatory=MAND,
+    version="1.0",
+    lwm2m_version="1.0",
+    rows=(
+        (0, "Short Server ID", "R", SINGLE, MAND, "Integer", "1..65535", ""),
+        *SERVER.rows[1:9],
+    ),
+    description=SERVER.description,
+)
+
+# Access Control 1.0: ACL values are 16-bit.
+ACCESS_CONTROL_1_0 = ObjectSpec(
+    id=2,
+    name="LwM2M Access Control",
+    multiple=MULTI,
+    mandatory=OPT,
+    version="1.0",
+    lwm2m_version="1.0",
+    rows=(
+        *ACCESS_CONTROL.rows[:2],
+        (2, "ACL", "RW", MULTI, OPT, "Integer", "0..65535", ""),
+        ACCESS_CONTROL.rows[3],
+    ),
+    description=ACCESS_CONTROL.description,
+)
+
+# Device 1.0: the same resources 0-22; memory units in KB, Memory Total without units.
+DEVICE_1_0 = ObjectSpec(
+    id=3,
+    name="Device",
+    multiple=SINGLE,
+    mandatory=MAND,
+    version="1.0",
+    lwm2m_version="1.0",
+    rows=(
+        *DEVICE.rows[:10],
+        (10, "Memory Free", "R", SINGLE, OPT, "Integer", "", "KB"),
+        *DEVICE.rows[11:21],
+        (21, "Memory Total", "R", SINGLE, OPT, "Integer", "", ""),
+        DEVICE.rows[22],
+    ),
+    description=DEVICE.description,
+)
+
+# Connectivity Monitoring 1.0: resources 0-10, without the later ranges.
+CONNECTIVITY_MONITORING_1_0 = ObjectSpec(
+    id=4,
+    name="Connectivity Monitoring",
+    multiple=SINGLE,
+    mandatory=OPT,
+    version="1.0",
+    lwm2m_version="1.0",
+    rows=(
+        (0, "Network Bearer", "R", SINGLE, MAND, "Integer", "", ""),
+        (1, "Available Network Bearer", "R", MULTI, MAND, "Integer", "", ""),
+        (2, "Radio Signal Strength", "R", SINGLE, MAND, "Integer", "", "dBm"),
+        (3, "Link Quality", "R", SINGLE, OPT, "Integer", "", ""),
+        (4, "IP Addresses", "R", MULTI, MAND, "String", "", ""),
+        (5, "Router IP Addresses", "R", MULTI, OPT, "String", "", ""),
+        (6, "Link Utilization", "R", SINGLE, OPT, "Integer", "0..100", "%"),
+        (7, "APN", "R", MULTI, OPT, "String", "", ""),
+        (8, "Cell ID", "R", SINGLE, OPT, "Integer", "", ""),
+        (9, "SMNC", "R", SINGLE, OPT, "Integer", "", ""),
+        (10, "SMCC", "R", SINGLE, OPT, "Integer", "", ""),
+    ),
+    description=CONNECTIVITY_MONITORING.description,
+)
+
+# Firmware Update 1.0: resources 0-9 (no Cancel, Severity, Last State Change Time,
+# Maximum Defer Period); Update Result 0..9.
+FIRMWARE_UPDATE_1_0 = ObjectSpec(
+    id=5,
+    name="Firmware Update",
+    multiple=SINGLE,
+    mandatory=OPT,
+    version="1.0",
+    lwm2m_version="1.0",
+    rows=(
+        *FIRMWARE_UPDATE.rows[:4],
+        (5, "Update Result", "R", SINGLE, MAND, "Integer", "0..9", ""),
+        *FIRMWARE_UPDATE.rows[5:7],
+        (8, "Firmware Update Protocol Support", "R", MULTI, OPT, "Integer", "", ""),
+        (9, "Firmware Update Delivery Method", "R", SINGLE, MAND, "Integer", "", ""),
+    ),
+    description=FIRMWARE_UPDATE.description,
+)
+
+#: Earlier versions of the core objects, kept beside the current ones by the registry.
+CORE_OLDER_VERSIONS: tuple[ObjectSpec, ...] = (
+    SECURITY_1_0,
+    SERVER_1_0,
+    ACCESS_CONTROL_1_0,
+    DEVICE_1_0,
+    CONNECTIVITY_MONITORING_1_0,
+    FIRMWARE_UPDATE_1_0,
+)

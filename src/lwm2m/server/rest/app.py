@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from lwm2m.server.rest import auth, clients, events, objectspecs, security
+from lwm2m.server.rest import auth, clients, events, firmware, objectspecs, security
 from lwm2m.server.rest.responses import MAX_BODY, error_middleware
 from lwm2m.server.server import Server
+from lwm2m.server.ui import add_ui_routes
 
 __all__ = ["create_app"]
 
@@ -40,4 +41,6 @@ def create_app(
         server_info=security.server_security_json,  # no server certificate or RPK: {}
         endpoints=lambda: security.server_endpoints(server),
     )
+    firmware.add_routes(app, server)  # our extension: images hosted for Package URI pulls
+    add_ui_routes(app, "server")
     return app

@@ -18,6 +18,10 @@ and the bootstrap server's apps:
   requests (``curl -X POST``) pass.
 * **CORS.** Closed unless ``cors_origin`` is given; then that origin alone gets
   ``Access-Control-Allow-Origin`` and preflights (``OPTIONS``) are answered.
+* **Public files.** A GET or HEAD that the router matched to a route named
+  ``public:...`` (:data:`PUBLIC_ROUTE_PREFIX`) needs no token: the web UI's page and
+  static files (:mod:`lwm2m.server.ui`), which hold no data, so that the page can
+  load and then ask for the token. Every ``/api`` route still needs it.
 
 Binding the HTTP listener anywhere but loopback without a token is refused by
 :func:`check_binding`, with the reason.
@@ -34,7 +38,10 @@ from typing import Final
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-__all__ = ["AuthConfig", "auth_middleware", "check_binding", "install"]
+__all__ = ["PUBLIC_ROUTE_PREFIX", "AuthConfig", "auth_middleware", "check_binding", "install"]
+
+#: Routes whose name starts with this are served to GET and HEAD without a token.
+PUBLIC_ROUTE_PREFIX: Final = "public:"
 
 _UNSAFE: Final = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 #: Content types a page may send cross-site without a CORS preflight (Fetch standard).
@@ -105,6 +112,14 @@ def _token_given(request: web.Request) -> str | None:
     return None
 
 
+def _public(request: web.Request) -> bool:
+    """A GET/HEAD of a public route (decided by the route the router matched, not the path)."""
+    if request.method not in ("GET", "HEAD"):
+        return False
+    name = request.match_info.route.name
+    return name is not None and name.startswith(PUBLIC_ROUTE_PREFIX)
+
+
 def auth_middleware(config: AuthConfig) -> Middleware:
     """The middleware enforcing ``config`` (see the module docstring)."""
 
@@ -134,7 +149,7 @@ def auth_middleware(config: AuthConfig) -> Middleware:
                     "Vary": "Origin",
                 },
             )
-        if config.token is not None:
+        if config.token is not None and not _public(request):
             given = _token_given(request)
             if given is None:
                 return _refuse(

@@ -51,6 +51,7 @@ from lwm2m.server.rest.responses import (
 )
 from lwm2m.server.store.base import StoreError
 from lwm2m.server.store.bootstrap_base import BootstrapStore
+from lwm2m.server.ui import add_ui_routes
 
 __all__ = ["add_routes", "create_bootstrap_app", "parse_bootstrap_config"]
 
@@ -201,4 +202,5 @@ def create_bootstrap_app(
         server_info=server_info if server_info is not None else security.server_security_json,
         endpoints=(lambda: security.server_endpoints(sessions)) if sessions is not None else None,
     )
+    add_ui_routes(app, "bootstrap")
     return app

@@ -37,7 +37,8 @@ give it: an endpoint that is not registered (400 ``No registered client with id
 parameter or body (400 ``Invalid request: ...``), a composite operation for a
 client registered with LwM2M 1.0 (400). A device that does not answer within
 ``timeout`` is 504 ``Request timeout``; a reset or an answer that does not decode is
-500 ``Request rejected: ...`` / ``Invalid Response: ...``.
+500 ``Request rejected: ...`` / ``Invalid Response: ...``. In a cluster, a call for a
+device whose node stopped answering is 503 naming that node, at once.
 
 ``?timeout=`` is in seconds and takes what Leshan takes: a number that does not
 parse (or is not positive) means the default, 5 s; the value is capped at
@@ -71,6 +72,7 @@ from lwm2m.coap.numbers import Code, ContentFormat
 from lwm2m.errors import DecodeError, EncodeError, ModelError, UnsupportedFormat
 from lwm2m.formats.link import INT_ATTRIBUTES
 from lwm2m.model import InstanceNode, Node, Path, Records
+from lwm2m.server.cluster.errors import OwnerUnavailable
 from lwm2m.server.dm import ATTRIBUTE_NAMES, ClientNotRegistered, DmError
 from lwm2m.server.rest.events import EventHub
 from lwm2m.server.rest.nodes import (
@@ -543,6 +545,8 @@ def _guarded(
             raise _not_registered(request.match_info.get("ep", "")) from None
         except (TimeoutError, RequestTimeout):
             raise HttpError(504, "Request timeout") from None
+        except OwnerUnavailable as exc:  # a cluster node that holds the device is down
+            raise HttpError(503, str(exc)) from None
         except EndpointClosed as exc:
             raise HttpError(503, f"Server not running: {exc}") from None
         except ResetReceived as exc:

@@ -1,5 +1,10 @@
 """What the server keeps across restarts, and the interface every store implements.
 
+The record types live here, below the server: :class:`Registration` (re-exported
+by :mod:`lwm2m.server.registration`, which builds and indexes them),
+:class:`Observation` and :class:`SecurityInfo`. Nothing in this package imports
+the server modules that use the stores, so the import graph has no cycle.
+
 A store holds three kinds of record, each with plain get/put/delete/list
 operations so that a key-value backend (Redis) can implement it too:
 
@@ -25,10 +30,12 @@ from typing import Protocol
 
 from lwm2m.errors import Lwm2mError
 from lwm2m.model.path import Path
-from lwm2m.server.registration import Registration
+from lwm2m.server.object_links import ObjectLinks
 
 __all__ = [
+    "Address",
     "Observation",
+    "Registration",
     "SecurityInfo",
     "SecurityMode",
     "ServerStore",
@@ -38,6 +45,41 @@ __all__ = [
 
 #: RFC 7252 section 5.3.1: tokens are 0 to 8 bytes.
 MAX_TOKEN_LENGTH = 8
+
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """One registered client. Immutable: an Update produces a new value."""
+
+    id: str
+    endpoint: str
+    lifetime: int
+    version: str
+    binding: str
+    queue_mode: bool
+    sms_number: str | None
+    object_links: ObjectLinks
+    address: Address
+    registered_at: float
+    last_update: float
+    expires_at: float
+    identity: str | None = None
+    extra: tuple[tuple[str, str | None], ...] = ()
+
+    @property
+    def location(self) -> tuple[str, str]:
+        """Location-Path segments of the 2.01 answer to Register."""
+        return ("rd", self.id)
+
+    @property
+    def attributes(self) -> dict[str, str | None]:
+        """Query parameters the server does not interpret, as the client sent them."""
+        return dict(self.extra)
+
+    def is_expired(self, now: float) -> bool:
+        return now >= self.expires_at
 
 
 class StoreError(Lwm2mError):

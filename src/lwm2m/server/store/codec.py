@@ -13,8 +13,13 @@ from typing import Any, TypeVar
 from lwm2m.errors import Lwm2mError
 from lwm2m.model.path import Path
 from lwm2m.server.object_links import parse_object_links
-from lwm2m.server.registration import Registration
-from lwm2m.server.store.base import Observation, SecurityInfo, SecurityMode, StoreCorrupt
+from lwm2m.server.store.base import (
+    Observation,
+    Registration,
+    SecurityInfo,
+    SecurityMode,
+    StoreCorrupt,
+)
 
 __all__ = [
     "decode_observation",

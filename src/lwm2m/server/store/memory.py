@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from lwm2m.server.registration import Registration
-from lwm2m.server.store.base import Observation, SecurityInfo, StoreError
+from lwm2m.server.store.base import Observation, Registration, SecurityInfo, StoreError
 
 __all__ = ["MemoryStore"]
 

@@ -18,9 +18,9 @@ from contextlib import contextmanager, suppress
 from types import TracebackType
 from typing import Any, TypeVar
 
-from lwm2m.server.registration import Registration
 from lwm2m.server.store.base import (
     Observation,
+    Registration,
     SecurityInfo,
     StoreCorrupt,
     StoreError,
