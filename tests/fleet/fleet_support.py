@@ -81,7 +81,9 @@ class Child:
         try:
             code = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"still running after {timeout} s:\n{self.text()[-4000:]}") from None
+            raise AssertionError(
+                f"still running after {timeout} s:\n{self.text()[-4000:]}"
+            ) from None
         self._reader.join(timeout=5)
         return code
 

@@ -87,10 +87,16 @@ def test_200_devices_with_every_scenario_feature(server: Lwm2mServer, tmp_path: 
     def picked(feature: str, share: float) -> list[int]:
         return [i for i in range(COUNT) if pick(SEED, feature, i, share)]
 
-    reboots, offline, rebinds = picked("reboot", 0.05), picked("offline", 0.05), picked("rebind", 0.05)
+    reboots, offline, rebinds = (
+        picked("reboot", 0.05),
+        picked("offline", 0.05),
+        picked("rebind", 0.05),
+    )
     campaign = [i for i in picked("campaign", 0.1) if not scenario.profile_for(i).queue_mode]
     affected = set(reboots) | set(offline) | set(rebinds) | set(picked("campaign", 0.1))
-    quiet = [i for i in range(COUNT) if i not in affected and not scenario.profile_for(i).queue_mode]
+    quiet = [
+        i for i in range(COUNT) if i not in affected and not scenario.profile_for(i).queue_mode
+    ]
     assert reboots and offline and rebinds and campaign and len(quiet) > 5
 
     fleet = Child(

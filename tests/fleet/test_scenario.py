@@ -71,6 +71,9 @@ timeout = 30
 """
 
 
+FLEET = [sys.executable, "-m", "lwm2m", "fleet", "--server", "coap://127.0.0.1:9", "-n", "5"]
+
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "scenario.toml"
     path.write_text(text, encoding="utf-8")
@@ -199,7 +202,9 @@ MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize(("text", "key", "reason"), MISTAKES, ids=[m[1] or "toml" for m in MISTAKES])
+@pytest.mark.parametrize(
+    ("text", "key", "reason"), MISTAKES, ids=[m[1] or "toml" for m in MISTAKES]
+)
 def test_mistakes_are_refused_with_key_and_reason(
     tmp_path: Path, text: str, key: str, reason: str
 ) -> None:
@@ -222,8 +227,7 @@ def test_unreadable_files_are_refused(tmp_path: Path) -> None:
 def test_the_cli_refuses_a_bad_scenario_naming_key_and_reason(tmp_path: Path) -> None:
     path = write(tmp_path, "[reboot]\nshare = 2\nat = 1\ndowntime = 1")
     proc = subprocess.run(
-        [sys.executable, "-m", "lwm2m", "fleet", "--server", "coap://127.0.0.1:9", "-n", "5"]
-        + ["--scenario", str(path)],
+        [*FLEET, "--scenario", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -236,8 +240,7 @@ def test_the_cli_refuses_a_bad_scenario_naming_key_and_reason(tmp_path: Path) ->
 def test_the_cli_checks_the_duration_against_the_scenario(tmp_path: Path) -> None:
     path = write(tmp_path, "[power_cut]\nat = 20\nduration = 5")
     proc = subprocess.run(
-        [sys.executable, "-m", "lwm2m", "fleet", "--server", "coap://127.0.0.1:9", "-n", "5"]
-        + ["--scenario", str(path), "--duration", "10"],
+        [*FLEET, "--scenario", str(path), "--duration", "10"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -260,8 +263,7 @@ def test_the_cli_checks_the_duration_against_the_scenario(tmp_path: Path) -> Non
 )
 def test_the_cli_refuses_bad_options(args: list[str], message: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "lwm2m", "fleet", "--server", "coap://127.0.0.1:9", "-n", "5"]
-        + args,
+        [*FLEET, *args],
         capture_output=True,
         text=True,
         timeout=60,

@@ -95,18 +95,34 @@ class AttributeStore:
     """Attributes attached by one server, per path.
 
     ``on_change`` (set by whoever times notifications) is called after every
-    change, so that observations already running follow the new attributes.
+    change, so that observations already running follow the new attributes;
+    then every callable in ``listeners`` (the client saving its state).
     """
 
-    __slots__ = ("_by_path", "on_change")
+    __slots__ = ("_by_path", "listeners", "on_change")
 
     def __init__(self) -> None:
         self._by_path: dict[Path, Attributes] = {}
         self.on_change: Callable[[], None] | None = None
+        self.listeners: list[Callable[[], None]] = []
 
     def _changed(self) -> None:
         if self.on_change is not None:
             self.on_change()
+        for listener in list(self.listeners):
+            listener()
+
+    def restore(self, by_path: dict[Path, Attributes]) -> None:
+        """Put back attributes saved earlier (each set checked as a Write-Attributes is)."""
+        for attrs in by_path.values():
+            check_consistency(attrs)
+        self._by_path = {p: dict(a) for p, a in by_path.items() if a}
+        self._changed()
+
+    def clear(self) -> None:
+        if self._by_path:
+            self._by_path.clear()
+            self._changed()
 
     def get(self, path: Path) -> Attributes:
         """Attributes attached exactly at ``path`` (a copy)."""

@@ -117,6 +117,7 @@ def _positive_lifetime(path: Path, value: object) -> bool:
     """Validate callback of /1/x/1: False (4.00, nothing stored) unless a positive integer."""
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
+
 # Registration states in which a server cannot be notified (Notification Storing applies).
 _UNREACHABLE_STATES = frozenset(
     {

@@ -143,8 +143,19 @@ class Connections:
         self.open: dict[int | None, Connection] = {}
         #: Each server's context (its attributes); kept across reconnects.
         self.contexts: dict[int, ServerContext] = {}
+        #: Called with every new server context (the client watches its attributes).
+        self.on_new_context: Callable[[ServerContext], None] | None = None
         self._locks: dict[int | None, asyncio.Lock] = {}
         self._closing: set[asyncio.Task[None]] = set()
+
+    def context(self, key: int) -> ServerContext:
+        """The context of server ``key`` (its attributes), created on first use."""
+        context = self.contexts.get(key)
+        if context is None:
+            context = self.contexts[key] = ServerContext(short_id=key)
+            if self.on_new_context is not None:
+                self.on_new_context(context)
+        return context
 
     def get(self, key: int | None) -> Connection | None:
         """The connection to server ``key`` if one is open (never opens one)."""
@@ -218,7 +229,7 @@ class Connections:
         if key is None:
             context = ServerContext(short_id=0, is_bootstrap=True)
         else:
-            context = self.contexts.setdefault(key, ServerContext(short_id=key))
+            context = self.context(key)
         conn = Connection(key, uri, endpoint, remote, context)
         endpoint.set_fallback_handler(functools.partial(self._on_request, conn))
         endpoint.add_observation_listener(functools.partial(self._on_observation, conn))

@@ -179,9 +179,14 @@ class Engine:
         if code == Code.GET:
             return self._get(req, path, server)
         if code == Code.PUT:
-            if not req.payload and req.content_format is None and req.uri_query:
-                self.authorize(server, path, Right.READ)
-                return self.write_attributes(req, path, server)
+            if not req.payload and req.content_format is None:
+                if req.uri_query:
+                    self.authorize(server, path, Right.READ)
+                    return self.write_attributes(req, path, server)
+                # Nothing to write. A peer sends such a request (with Block2 0) to fetch
+                # the diagnostic of our error answer to its Block1 Write: it is answered
+                # as the fresh request it is, and the failed Write is not run again.
+                raise BadRequest("nothing to write")
             self.authorize(server, path, Right.WRITE)
             return await self.write(req, path, replace=True, server=server)
         if code == Code.POST:
@@ -254,9 +259,7 @@ class Engine:
             return fmt
         return self._negotiate(accept, path, node, version)
 
-    def _negotiate(
-        self, accept: int | None, path: Path, node: Node | Records, version: str
-    ) -> int:
+    def _negotiate(self, accept: int | None, path: Path, node: Node | Records, version: str) -> int:
         single: ResourceType | None = None
         if len(path) == 4 or (len(path) == 3 and not isinstance(node, MultiResourceNode)):
             single = self.store.type_of(path)

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 
 from lwm2m.client.attributes import Attributes
 
-
 Sample = float | dict[int, float]
 """The numeric value of a resource: one number, or one per resource instance."""
 

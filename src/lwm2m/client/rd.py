@@ -156,9 +156,9 @@ __all__ = [
     "ServerAccount",
     "SetTimer",
     "Timer",
-    "lower_versions",
     "bootstrap_request_query",
     "check_bootstrap_config",
+    "lower_versions",
     "parse_location",
     "register_query",
     "server_accounts",
@@ -1697,7 +1697,9 @@ class RdCoordinator:
             return []
         # The registrations under way: accounts held back by the order never started.
         tried = [
-            m for m in self.servers.values() if m.state is not RegState.IDLE or m.registration_failed
+            m
+            for m in self.servers.values()
+            if m.state is not RegState.IDLE or m.registration_failed
         ]
         if not tried or not all(m.exhausted for m in tried):
             return []

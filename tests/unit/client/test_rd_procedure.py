@@ -163,8 +163,7 @@ def test_explicit_rejection_without_bootstrap_on_failure_keeps_trying() -> None:
 def test_procedure_resources_from_the_server_object() -> None:
     security = {0: {0: "coap://a.example", 1: False, 2: 3, 10: 7}}
     server = {
-        0: {0: 7, 1: 60, 7: "U", 13: 2, 14: 5, 15: True, 16: False}
-        | {17: 4, 18: 3, 19: 600, 20: 2}
+        0: {0: 7, 1: 60, 7: "U", 13: 2, 14: 5, 15: True, 16: False} | {17: 4, 18: 3, 19: 600, 20: 2}
     }
     [account] = server_accounts(security, server)
     assert (account.priority, account.initial_delay, account.failure_block) == (2, 5.0, True)

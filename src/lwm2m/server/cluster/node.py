@@ -385,13 +385,16 @@ class ClusterNode:
             owner = self.owner(reg)
             if owner is None or owner == self.node_id:
                 raise Moved(f"{reg.endpoint!r} is now served by this node")
+            if not self.store.redis_up:
+                why = f"cannot be reached: Redis at {self.store.url} is unreachable"
+                raise OwnerUnavailable(reg.endpoint, owner, why)
             if not self.alive(owner):
                 raise OwnerUnavailable(reg.endpoint, owner, self._silence(owner))
             self.stats["forwarded"] += 1
             reply = await router.call(owner, reg.endpoint, body, wait)
             if "e" not in reply:
                 return reply
-            error = error_from_wire(reply.get("e"), reply.get("x"))
+            error = error_from_wire(reply)
             if not isinstance(error, Moved) or attempt == 2:
                 raise error
             # the device moved meanwhile: wait for the store to say where, then again
@@ -470,8 +473,7 @@ class ClusterNode:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            name, text = error_to_wire(exc)
-            body = {"e": name, "x": text}
+            body = error_to_wire(exc)
         router.reply(caller, rid, body)
 
     def _own_registration(self, endpoint: str) -> Registration:

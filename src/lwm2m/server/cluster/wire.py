@@ -8,7 +8,7 @@ On ``<prefix>node:<id>`` (one channel per node, request/reply)::
         OP "cancel" / "forget": "tok": token (hex)
     {"t": "qd", "id": RID, "until": POSIX time}    the device sleeps: queued
     {"t": "rp", "id": RID, "m": CoAP response, "tok": hex, "act": bool}
-    {"t": "rp", "id": RID, "e": ERROR NAME, "x": text}
+    {"t": "rp", "id": RID, "e": ERROR NAME, "x": text}   ("DmError": "code", "x" its message)
 
 On ``<prefix>events`` (every node)::
 
@@ -40,7 +40,7 @@ from lwm2m.coap.errors import (
 )
 from lwm2m.coap.message import Message
 from lwm2m.errors import DecodeError, ModelError
-from lwm2m.server.dm import ClientNotRegistered, RequestExpired
+from lwm2m.server.dm import ClientNotRegistered, DmError, RequestExpired
 
 __all__ = [
     "WireError",
@@ -106,14 +106,21 @@ _ERRORS: dict[str, Callable[[str], BaseException]] = {
 _ERRORS["TimeoutError"] = RequestTimeout
 
 
-def error_to_wire(exc: BaseException) -> tuple[str, str]:
-    """The name and text of an exception, as the asking node re-raises it."""
+def error_to_wire(exc: BaseException) -> dict[str, Any]:
+    """The reply fields of an exception, which the asking node raises again."""
+    if isinstance(exc, DmError):  # the device's refusal: its code and diagnostic text
+        return {"e": "DmError", "code": exc.code, "x": exc.message}
     for cls in type(exc).__mro__:
         if cls.__name__ in _ERRORS and cls is not Exception:
-            return cls.__name__, str(exc)
-    return "RequestError", f"{type(exc).__name__}: {exc}"
+            return {"e": cls.__name__, "x": str(exc)}
+    return {"e": "RequestError", "x": f"{type(exc).__name__}: {exc}"}
 
 
-def error_from_wire(name: object, text: object) -> BaseException:
-    factory = _ERRORS.get(str(name), RequestError)
-    return factory(str(text))
+def error_from_wire(reply: dict[str, Any]) -> BaseException:
+    name, text = str(reply.get("e")), str(reply.get("x", ""))
+    if name == "DmError":
+        code = reply.get("code")
+        if isinstance(code, int):
+            return DmError(code, text)
+    factory = _ERRORS.get(name, RequestError)
+    return factory(text)

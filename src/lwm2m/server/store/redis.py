@@ -802,7 +802,7 @@ class RedisStore:
             ("EVALSHA", self._sha_heartbeat, 0, self.prefix, self.node_id, info),
             _resolver(future),
         )
-        self.link.enqueue(op)
+        self.link.enqueue(op, droppable=True)
         return future
 
     def leave(self) -> concurrent.futures.Future[Any]:
@@ -812,10 +812,13 @@ class RedisStore:
         self.link.enqueue(op)
         return future
 
-    def publish(self, channel: str, data: bytes, done: Callable[[Any], None] | None = None) -> None:
+    def publish(self, channel: str, data: bytes, done: Callable[[Any], None] | None = None) -> bool:
         """PUBLISH ``data`` on ``prefix + channel``, in order with the writes; ``done``
-        gets the number of receivers (or the exception), in the I/O thread."""
-        self.link.enqueue(Op(("PUBLISH", self.prefix + channel, data), done))
+        gets the number of receivers (or the exception), in the I/O thread. While
+        Redis is unreachable nothing is queued (False; ``done`` gets the error): a
+        message is only worth something now."""
+        op = Op(("PUBLISH", self.prefix + channel, data), done)
+        return self.link.enqueue(op, droppable=True)
 
     def subscribe(
         self,
@@ -1237,8 +1240,11 @@ def _build_copy(
                 record = dataclasses.replace(record, registration_id=rid.decode())
             if record.token != token:
                 raise StoreCorrupt(f"{what}: the record names token {record.token.hex()}")
-        except (StoreCorrupt, ValueError, UnicodeDecodeError) as exc:
+        except StoreCorrupt as exc:
             damaged.append(str(exc))
+            continue
+        except ValueError as exc:  # the key is not a hex token
+            damaged.append(f"{what}: {exc}")
             continue
         if record.registration_id in copy.regs:
             copy.put_obs(record)

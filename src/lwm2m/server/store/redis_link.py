@@ -57,6 +57,8 @@ T = TypeVar("T")
 
 #: Commands sent in one pipeline at most.
 BATCH = 512
+#: Writes that may wait for an unreachable Redis; more are refused (StoreError).
+MAX_PENDING = 200_000
 #: Reconnection back-off bounds (seconds).
 _BACKOFF_MIN, _BACKOFF_MAX = 0.05, 2.0
 
@@ -73,10 +75,8 @@ def redacted_url(url: str) -> str:
         return "<unparsable URL>"
     if parts.password is None:
         return url
-    netloc = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{netloc}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{parts.username or ''}:***@{host}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
@@ -245,16 +245,35 @@ class RedisLink:
     def in_io_thread(self) -> bool:
         return threading.current_thread() is self._thread
 
-    def enqueue(self, op: Op) -> None:
-        """Queue one command; commands run in the order they were queued."""
+    def enqueue(self, op: Op, *, droppable: bool = False) -> bool:
+        """Queue one command; commands run in the order they were queued.
+
+        While Redis is unreachable a ``droppable`` command (an event, a heartbeat) is
+        not queued: its ``done`` gets :class:`RedisUnavailable` at once and False is
+        returned. Other commands wait, up to :data:`MAX_PENDING` of them.
+        """
+        refused = ""
         with self._ops_lock:
             if self._closing:
                 raise StoreError(f"the Redis connection to {self.shown_url} is closed")
-            self._ops.append(op)
-            if self._signalled:
-                return
-            self._signalled = True
-        self._loop.call_soon_threadsafe(self._wake.set)
+            if droppable and not self.up:
+                refused = f"Redis at {self.shown_url} is unreachable: {self.last_error}"
+            elif len(self._ops) >= MAX_PENDING:
+                raise RedisUnavailable(
+                    f"Redis at {self.shown_url} is unreachable ({self.last_error}) and "
+                    f"{len(self._ops)} writes wait for it: refused"
+                )
+            else:
+                self._ops.append(op)
+                wake = not self._signalled
+                self._signalled = True
+        if refused:
+            if op.done is not None:
+                _run_logged(op.done, RedisUnavailable(refused))
+            return False
+        if wake:
+            self._loop.call_soon_threadsafe(self._wake.set)
+        return True
 
     def pending(self) -> int:
         """Commands queued and not answered yet (waiting for Redis when it is down)."""

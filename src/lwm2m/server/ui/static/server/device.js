@@ -525,13 +525,21 @@ export class DeviceView {
 
   async cancelObserve(ids, target) {
     const path = pathText(ids);
-    const route = `${path.slice(1)}/observe`;
-    let response = await api("DELETE", `clients/${encodeURIComponent(this.ep)}/${route}`, { query: { active: true } });
-    let text = await response.text();
-    if (response.status === 404) {
-      // no live observation to cancel on the wire: forget it (passive cancel)
-      response = await api("DELETE", `clients/${encodeURIComponent(this.ep)}/${route}`);
+    const route = `clients/${encodeURIComponent(this.ep)}/${path.slice(1)}/observe`;
+    this.showResult(target, { state: "pending", status: "…", detail: `Cancel ${path}…` });
+    let response;
+    let text;
+    try {
+      response = await api("DELETE", route, { query: { active: true } });
       text = await response.text();
+      if (response.status === 404) {
+        // no live observation to cancel on the wire: forget it (passive cancel)
+        response = await api("DELETE", route);
+        text = await response.text();
+      }
+    } catch (error) {
+      this.showResult(target, { state: "err", status: "no answer", detail: `Cancel ${path}: ${errorText(error)}` });
+      return;
     }
     if (!response.ok) {
       this.showResult(target, { state: "err", status: `HTTP ${response.status}`, detail: `Cancel ${path}: ${text}` });
