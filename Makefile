@@ -5,12 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-slow demo lint typecheck bench clean deps
+.PHONY: test test-slow demo lint typecheck bench clean deps docs release-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,dtls,http,server,redis,fleet]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs,dtls,http,server,redis,fleet]'
 	touch $(STAMP)
 
 # Debian packages the tests use: libcoap3-bin (the independent CoAP/DTLS peers of
@@ -39,13 +39,13 @@ deps:
 	fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs tools
+	$(BIN)/ruff format --check src tests benchmarks docs tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
-test: $(STAMP) deps lint typecheck
+test: $(STAMP) deps lint typecheck docs
 	$(BIN)/python -m pytest -q
 
 test-slow: $(STAMP) deps
@@ -62,6 +62,50 @@ bench: $(STAMP)
 .PHONY: screenshot
 screenshot: $(STAMP) deps
 	$(BIN)/python tests/ui/make_screenshot.py docs/images/server-ui.png
+
+# The documentation site (docs/, Sphinx) in build/docs/html, warnings as errors. The CLI
+# and REST references and the conformance page are generated from the code and tests.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs build/docs/html
+
+# The release as users get it: sdist and wheel (python -m build), twine check, the
+# wheel's contents, then the wheel installed into a fresh venv (no editable install)
+# running `lwm2m --version` and `lwm2m demo` from a directory outside the tree.
+RELEASE := build/release
+release-check: $(STAMP)
+	rm -rf $(RELEASE)
+	$(BIN)/python -m build --outdir $(RELEASE)/dist .
+	$(BIN)/twine check --strict $(RELEASE)/dist/*
+	$(BIN)/python tools/check_dist.py $(RELEASE)/dist
+	$(PYTHON) -m venv $(RELEASE)/venv
+	$(RELEASE)/venv/bin/python -m pip install --quiet "$$(ls $(RELEASE)/dist/*.whl)[dtls,server]"
+	cd $(RELEASE) && venv/bin/lwm2m --version && venv/bin/lwm2m demo && venv/bin/lwm2m demo --dtls
+
+# A clean install: the package without extras (cbor2 only) in a venv of its own. Its
+# `lwm2m client` must register over plain UDP with `lwm2m server` (run from .venv: the
+# server's REST API needs the server extra) and name the dtls extra for coaps://.
+SMOKE := build/install-smoke
+.PHONY: install-smoke install-smoke-newest
+install-smoke: $(STAMP)
+	rm -rf $(SMOKE)
+	$(PYTHON) -m venv $(SMOKE)/venv
+	$(SMOKE)/venv/bin/python -m pip install --quiet --upgrade pip
+	$(SMOKE)/venv/bin/python -m pip install --quiet .
+	$(SMOKE)/venv/bin/python -c "import importlib.util as u; \
+	  extra = [m for m in ('aiohttp', 'mbedtls', 'redis') if u.find_spec(m)]; assert not extra, extra"
+	$(BIN)/python tests/install/smoke.py --client $(SMOKE)/venv/bin/lwm2m --server $(BIN)/lwm2m
+
+# The same on the newest Python of the machine, with the dtls extra: python-mbedtls is
+# built from source against Debian's libmbedtls-dev (make deps), then the client also
+# registers over DTLS-PSK.
+NEWEST_PYTHON ?= $(HOME)/.pyenv/versions/3.13.0/bin/python3.13
+install-smoke-newest: $(STAMP) deps
+	rm -rf $(SMOKE)-newest
+	$(NEWEST_PYTHON) -m venv $(SMOKE)-newest/venv
+	$(SMOKE)-newest/venv/bin/python -m pip install --quiet --upgrade pip
+	$(SMOKE)-newest/venv/bin/python -m pip install --quiet --no-binary python-mbedtls '.[dtls]'
+	$(BIN)/python tests/install/smoke.py --dtls --client $(SMOKE)-newest/venv/bin/lwm2m \
+	  --server $(BIN)/lwm2m
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .mypy_cache .pytest_cache .ruff_cache

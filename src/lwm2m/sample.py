@@ -134,6 +134,10 @@ def build_sample_client(
     bootstrap: bool = False,
     psk_identity: str | None = None,
     psk_key: bytes | None = None,
+    certificate: bytes | None = None,
+    private_key: bytes | None = None,
+    server_certificate: bytes | None = None,
+    certificate_usage: int | None = None,
     queue_mode: bool = False,
     lwm2m_version: str = "1.1",
     objects_dir: str | None = None,
@@ -142,7 +146,12 @@ def build_sample_client(
     registry: Registry | None = None,
     client_options: dict[str, object] | None = None,
 ) -> SampleDevice:
-    """Build the sample device. ``objects_dir`` loads extra DDF XML definitions."""
+    """Build the sample device. ``objects_dir`` loads extra DDF XML definitions.
+
+    The server account uses a PSK (``psk_identity``, ``psk_key``), certificates
+    (``certificate``, ``private_key``, ``server_certificate``, all DER, and
+    ``certificate_usage``), or nothing (coap://).
+    """
     if registry is None:
         registry = default_registry()
     if objects_dir is not None:
@@ -162,6 +171,10 @@ def build_sample_client(
         bootstrap=bootstrap,
         psk_identity=psk_identity,
         psk_key=psk_key,
+        certificate=certificate,
+        private_key=private_key,
+        server_certificate=server_certificate,
+        certificate_usage=certificate_usage,
     )
     reboots: list[str] = []
     device = Device(

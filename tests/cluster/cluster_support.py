@@ -104,9 +104,15 @@ def make_device(
     lifetime: int = 60,
     retry: RetryPolicy | None = None,
     queue_mode: bool = False,
+    **client_options: Any,
 ) -> Client:
     client = Client(
-        name, transmission=FAST, retry=retry, queue_mode=queue_mode, lwm2m_version="1.1"
+        name,
+        transmission=FAST,
+        retry=retry,
+        queue_mode=queue_mode,
+        lwm2m_version="1.1",
+        **client_options,
     )
     if server_uri is not None:
         client.add_server(server_uri, short_server_id=101, lifetime=lifetime)

@@ -35,9 +35,7 @@ DEVICES = 30
 
 async def test_every_device_read_through_a_node_that_is_not_its_owner(redis_url: str) -> None:
     async with cluster(redis_url, ["a", "b", "c"]) as nodes:
-        clients = [
-            make_device(f"dev{i:03d}", nodes[i % 3].coap_uri) for i in range(DEVICES)
-        ]
+        clients = [make_device(f"dev{i:03d}", nodes[i % 3].coap_uri) for i in range(DEVICES)]
         try:
             await start_devices(clients)
             names = {c.endpoint_name for c in clients}
@@ -49,9 +47,7 @@ async def test_every_device_read_through_a_node_that_is_not_its_owner(redis_url:
                 )
             timeout = aiohttp.ClientTimeout(total=20)
             async with aiohttp.ClientSession(timeout=timeout) as http:
-                listed = [
-                    await rest(http, "GET", f"{node.http}/api/clients") for node in nodes
-                ]
+                listed = [await rest(http, "GET", f"{node.http}/api/clients") for node in nodes]
                 assert {len(json.loads(body)) for _, _, body in listed} == {DEVICES}
                 forwarded = 0
                 for i, client in enumerate(clients):
@@ -126,16 +122,14 @@ async def test_expiry_happens_once_across_nodes(redis_url: str) -> None:
         expired: dict[str, list[ServerEvent]] = {n.name: [] for n in nodes}
         for node in nodes:
             node.server.on_event(
-                lambda ev, name=node.name: expired[name].append(ev)
-                if isinstance(ev, Expired)
-                else None
+                lambda ev, name=node.name: (
+                    expired[name].append(ev) if isinstance(ev, Expired) else None
+                )
             )
         client = make_device("short", nodes[0].coap_uri, lifetime=1)
         timeout = aiohttp.ClientTimeout(total=20)
         async with aiohttp.ClientSession(timeout=timeout) as http:
-            streams = [
-                event_stream(http, f"{node.http}/api/event?ep=short") for node in nodes
-            ]
+            streams = [event_stream(http, f"{node.http}/api/event?ep=short") for node in nodes]
             opened = [await s.__aenter__() for s in streams]
             try:
                 await start_devices([client])

@@ -82,8 +82,7 @@ async def _failover(redis_url: str, devices: int) -> None:
 
             def owners() -> dict[str, str | None]:
                 return {
-                    reg.endpoint: observer.owner_of(reg.id)
-                    for reg in observer.list_registrations()
+                    reg.endpoint: observer.owner_of(reg.id) for reg in observer.list_registrations()
                 }
 
             spread = Counter(owners().values())

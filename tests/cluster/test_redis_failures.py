@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 import time
@@ -127,8 +126,16 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_server_cli_refuses_a_missing_or_wrong_redis() -> None:
     port = free_port()
-    down = _cli("--coap-port", "0", "--http-port", "0", "--store", f"redis://127.0.0.1:{port}/0",
-                "--node-id", "a")
+    down = _cli(
+        "--coap-port",
+        "0",
+        "--http-port",
+        "0",
+        "--store",
+        f"redis://127.0.0.1:{port}/0",
+        "--node-id",
+        "a",
+    )
     assert down.returncode == 1, down
     assert f"cannot reach Redis at redis://127.0.0.1:{port}/0" in down.stderr
     wrong = _cli("--store", "http://127.0.0.1:1/0", "--node-id", "a")

@@ -96,3 +96,56 @@ def test_script_benchmarks_print_result_line(script: str, pattern: str) -> None:
     assert proc.returncode == 0, proc.stderr
     last = proc.stdout.strip().splitlines()[-1]
     assert re.fullmatch(pattern, last), last
+
+
+def test_fleet_benchmark_prints_result_line() -> None:
+    """A small fleet (one worker, then two) against `lwm2m server`: every figure is printed."""
+    args = ["--devices", "150", "--rate", "300", "--lifetime", "20", "--steady", "2"]
+    args += ["--cut", "1", "--scale", "300", "--workers", "2", "--scale-rate", "300"]
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "fleet.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    match = re.fullmatch(
+        r"RESULT rss_per_device_kb=(\d+\.\d) updates_per_s=(\d+) notifications_per_s=(\d+) "
+        r"server_cpu_share=(\d+\.\d\d) power_cut_recovery_s=(\d+\.\d) "
+        r"power_cut_peak_server_cpu=(\d+\.\d\d) scale_registered=(\d+) scale_seconds=(\d+\.\d) "
+        r"server_rss_per_registration_kb=(-?\d+\.\d)",
+        lines[-1],
+    )
+    assert match is not None, lines[-1]
+    assert float(match[1]) > 0 and int(match[3]) > 0  # every device observed and notifying
+    assert int(match[7]) == 300 and float(match[8]) > 0
+    assert any(line.startswith("memory: 150 devices in one worker") for line in lines)
+    assert any("observes 150/150 temperatures" in line for line in lines)
+    assert any("all registered again" in line for line in lines)
+    assert any("the server saw 300 distinct endpoints register (0 lost)" in line for line in lines)
+
+
+def test_cluster_prints_result_line(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = _load("cluster")
+    figures = bench.main(
+        ["--clients", "30", "--rounds", "2", "--repeats", "1", "--reads", "10"]
+        + ["--failover-devices", "4", "--lifetime", "6"]
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    match = re.fullmatch(
+        r"RESULT redis_reg_ratio=(\d+\.\d\d) redis_notify_ratio=(\d+\.\d\d) "
+        r"two_node_reg_ratio=(\d+\.\d\d) two_node_notify_ratio=(\d+\.\d\d) "
+        r"cross_read_p50_ratio=(\d+\.\d\d) cross_read_p99_ratio=(\d+\.\d\d) "
+        r"failover_s=(\d+\.\d)",
+        lines[-1],
+    )
+    assert match is not None, lines[-1]
+    ratios = figures.ratios
+    assert float(match[1]) == pytest.approx(ratios["redis_reg_ratio"], abs=0.005)
+    assert float(match[5]) == pytest.approx(ratios["cross_read_p50_ratio"], abs=0.005)
+    assert all(float(match[i]) > 0 for i in range(1, 7))
+    failover = figures.failover
+    assert failover is not None and failover.moved > 0 and failover.lost == 0
+    assert float(match[7]) == pytest.approx(failover.seconds, abs=0.05)
+    assert any(line.startswith("one node, Redis store") for line in lines)

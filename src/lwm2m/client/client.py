@@ -37,7 +37,17 @@ the values in SenML CBOR on a server's connection.
 The Server object acts through the store: a write of Lifetime /1/x/1 or
 Binding /1/x/7 triggers an Update, Disable /1/x/4 de-registers for the Disable
 Timeout /1/x/5, Registration Update Trigger /1/x/8 and Bootstrap-Request
-Trigger /1/x/9 do what their names say.
+Trigger /1/x/9 do what their names say; /1/x/13-20 set the registration
+procedure (:mod:`lwm2m.client.rd`), /0/x/11 of the Bootstrap-Server account its
+Client Hold Off Time.
+
+With ``state_dir`` the client keeps its configuration across restarts
+(:mod:`lwm2m.client.persistence`): the Security, Server and Access Control
+instances, the servers' attributes and the resources marked with
+:meth:`Client.persist` are saved after each change (not in the middle of a
+bootstrap: after its Finish) and put back by :meth:`Client.start`, so that a
+bootstrapped device registers with its servers directly after a reboot.
+:meth:`Client.factory_reset` forgets them.
 """
 
 from __future__ import annotations
@@ -45,7 +55,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from lwm2m import formats
@@ -74,6 +86,12 @@ from lwm2m.client.connections import Connection, Connections, EndpointSetup
 from lwm2m.client.engine import Engine, ServerContext
 from lwm2m.client.events import Event, RdEvent
 from lwm2m.client.observations import ObservationManager, Observed
+from lwm2m.client.persistence import (
+    PERSISTED_OBJECTS,
+    SavedState,
+    StateError,
+    StateStore,
+)
 from lwm2m.client.rd import (
     Action,
     AnswerFinish,
@@ -113,9 +131,21 @@ log = logging.getLogger(__name__)
 EventCallback = Callback[Event]
 
 
+#: Security object /0/x/15 Certificate Usage.
+SEC_CERT_USAGE = 15
+
+
 def _positive_lifetime(path: Path, value: object) -> bool:
     """Validate callback of /1/x/1: False (4.00, nothing stored) unless a positive integer."""
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+@dataclass(slots=True)
+class _Factory:
+    """The configuration the application gave, before any saved state was put back."""
+
+    objects: dict[int, dict[int, dict[int, Any]]] = field(default_factory=dict)
+    resources: dict[Path, Any] = field(default_factory=dict)
 
 
 # Registration states in which a server cannot be notified (Notification Storing applies).
@@ -151,6 +181,7 @@ class Client:
         traffic: TrafficCounters | None = None,
         server_initiated_bootstrap: bool = False,
         bootstrap_hold_off: float | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.endpoint_name = endpoint
         self.store = ObjectStore(registry)
@@ -207,6 +238,14 @@ class Client:
             loop=self._get_loop,
             spawn=self._spawn,
         )
+        #: Where the state survives restarts (None: nothing is kept).
+        self.state_store = StateStore(state_dir) if state_dir is not None else None
+        #: Why the saved state was refused at the last start, if it was.
+        self.state_problem: str | None = None
+        self._persistent: set[Path] = set()
+        self._factory: _Factory | None = None
+        self._save_handle: asyncio.Handle | None = None
+        self._conns.on_new_context = self._watch_context
         self.store.add_listener(self._on_store_change)
         # Core TS 1.1 E.2: a Lifetime is a positive number of seconds; a server writing
         # 0 or less gets 4.00 and nothing is stored.
@@ -275,26 +314,46 @@ class Client:
         psk_key: bytes | None = None,
         notification_storing: bool = True,
         instance_id: int | None = None,
+        certificate: bytes | None = None,
+        private_key: bytes | None = None,
+        server_certificate: bytes | None = None,
+        certificate_usage: int | None = None,
     ) -> int:
         """Provision a server account (or the bootstrap server) in /0 and /1.
 
         The same as the seed's ``lwm2m_engine_set_*("0/0/0", ...)`` calls, in
-        one step. Returns the Security instance id.
+        one step. ``psk_identity`` with ``psk_key`` select Security Mode 0 (PSK);
+        ``certificate`` with ``private_key`` (and the server's certificate, all
+        DER) select mode 2, ``certificate_usage`` giving /0/x/15; else NoSec.
+        Returns the Security instance id.
         """
+        psk = psk_identity is not None and psk_key is not None
+        cert = certificate is not None or private_key is not None
+        if psk and cert:
+            raise ValueError("a server account uses a PSK or certificates, not both")
+        if cert and (certificate is None or private_key is None):
+            raise ValueError("certificate mode needs the certificate and its private key")
         iid = self.store.create_instance(0, instance_id)
         base = f"0/{iid}"
         self.set(f"{base}/{SEC_URI}", uri)
         self.set(f"{base}/{SEC_IS_BOOTSTRAP}", bootstrap)
-        if psk_identity is not None and psk_key is not None:
+        if psk:
+            assert psk_identity is not None and psk_key is not None
             ident = psk_identity.encode() if isinstance(psk_identity, str) else psk_identity
             self.set(f"{base}/{SEC_MODE}", 0)
             self.set(f"{base}/{SEC_IDENTITY}", ident)
             self.set(f"{base}/{SEC_SECRET_KEY}", psk_key)
+        elif cert:
+            self.set(f"{base}/{SEC_MODE}", 2)
+            self.set(f"{base}/{SEC_IDENTITY}", certificate)
+            self.set(f"{base}/{SEC_SECRET_KEY}", private_key)
+            if certificate_usage is not None:
+                self.set(f"{base}/{SEC_CERT_USAGE}", certificate_usage)
         else:
             self.set(f"{base}/{SEC_MODE}", 3)
             self.set(f"{base}/{SEC_IDENTITY}", b"")
             self.set(f"{base}/{SEC_SECRET_KEY}", b"")
-        self.set(f"{base}/{SEC_SERVER_KEY}", b"")
+        self.set(f"{base}/{SEC_SERVER_KEY}", server_certificate or b"")
         if bootstrap:
             return iid
         self.set(f"{base}/{SEC_SHORT_ID}", short_server_id)
@@ -304,6 +363,45 @@ class Client:
         self.set(f"1/{sid}/{SRV_STORING}", notification_storing)
         self.set(f"1/{sid}/{SRV_BINDING}", binding)
         return iid
+
+    def persist(self, *paths: str) -> None:
+        """Keep the values of these writable resources across restarts (needs ``state_dir``).
+
+        Call it before :meth:`start`, which puts the saved values back; from then on
+        every change (a server's Write or :meth:`set`) is saved.
+        """
+        if self.state_store is None:
+            raise RuntimeError("persist() needs Client(state_dir=...)")
+        for text in paths:
+            path = Path.parse(text)
+            rdef = self.store.registry.resource(path)
+            if len(path) < 3 or rdef is None or not rdef.writable:
+                raise ValueError(f"{path}: only a writable resource can be made persistent")
+            self._persistent.add(path)
+
+    async def factory_reset(self) -> None:
+        """Forget the saved state and go back to the configuration the application gave.
+
+        A running client de-registers, stops, and starts again from that
+        configuration (normally: a bootstrap). The servers' attributes are dropped.
+        """
+        was_running = self._started
+        if was_running:
+            await self.stop(deregister=True)
+        if self._save_handle is not None:
+            self._save_handle.cancel()
+            self._save_handle = None
+        if self.state_store is not None:
+            self.state_store.erase()
+        factory = self._factory
+        if factory is not None:
+            self._replace_objects(factory.objects)
+            for path, value in factory.resources.items():
+                self.store.set(path, value)
+        for context in self._conns.contexts.values():
+            context.attributes.clear()
+        if was_running:
+            await self.start()
 
     def update(self, short_server_id: int | None = None) -> None:
         """Send an Update now to every registered server (or to the one given).
@@ -373,6 +471,7 @@ class Client:
         if self._started:
             return
         self._loop = asyncio.get_running_loop()
+        self._restore_state()
         self._started = True
         security, servers = self._config_values()
         accounts = server_accounts(security, servers, queue_mode=self.settings.queue_mode)
@@ -399,6 +498,7 @@ class Client:
                         await asyncio.sleep(0.01)
             # De-registers still unanswered after ``timeout``: stop without them.
             self._execute(self._coord.stop(self._now(), deregister=False))
+        self._flush_state()
         self._started = False
         for handle in self._timers.values():
             handle.cancel()
@@ -438,17 +538,134 @@ class Client:
     def _now(self) -> float:
         return self._get_loop().time()
 
-    def _config_values(self) -> tuple[dict[int, Any], dict[int, Any]]:
-        def values(oid: int) -> dict[int, Any]:
-            out: dict[int, Any] = {}
-            for iid in self.store.instance_ids(oid):
-                out[iid] = {
-                    rid: self.store.get(Path(oid, iid, rid))
-                    for rid in self.store.resource_ids(oid, iid)
-                }
-            return out
+    def _object_values(self, oid: int) -> dict[int, Any]:
+        out: dict[int, Any] = {}
+        for iid in self.store.instance_ids(oid):
+            out[iid] = {
+                rid: self.store.get(Path(oid, iid, rid))
+                for rid in self.store.resource_ids(oid, iid)
+            }
+        return out
 
-        return values(0), values(1)
+    def _config_values(self) -> tuple[dict[int, Any], dict[int, Any]]:
+        return self._object_values(0), self._object_values(1)
+
+    # ------------------------------------------------------------ state
+    def _restore_state(self) -> None:
+        """Remember the application's configuration, then put the saved state back."""
+        self._factory = _Factory(
+            {oid: self._object_values(oid) for oid in PERSISTED_OBJECTS},
+            {p: self.store.get(p) for p in self._persistent if self.store.exists(p)},
+        )
+        state_store = self.state_store
+        if state_store is None:
+            return
+        self.state_problem = None
+        try:
+            saved = state_store.load()
+            if saved is None:
+                return
+            if saved.endpoint != self.endpoint_name:
+                raise StateError(
+                    f"{state_store.path}: state of endpoint {saved.endpoint!r}, "
+                    f"not {self.endpoint_name!r}"
+                )
+            self._apply_state(saved)
+        except StateError as exc:
+            moved = state_store.set_aside()
+            where = f"; moved to {moved}" if moved is not None else ""
+            self.state_problem = str(exc)
+            log.error(
+                "saved state refused: %s%s; starting from the factory configuration", exc, where
+            )
+            return
+        log.info("state restored from %s", state_store.path)
+
+    def _apply_state(self, saved: SavedState) -> None:
+        """Put ``saved`` in the store, all or nothing (StateError when a value does not fit)."""
+        registry = self.store.registry
+        for oid, instances in saved.objects.items():
+            for iid, resources in instances.items():
+                for rid, value in resources.items():
+                    path = Path(oid, iid, rid)
+                    rdef = registry.resource(path)
+                    if rdef is None:
+                        raise StateError(f"{path}: no such resource in this client's objects")
+                    try:
+                        values = value.values() if isinstance(value, dict) else [value]
+                        for v in values:
+                            rdef.check(v, str(path))
+                    except ModelError as exc:
+                        raise StateError(f"{path}: saved value refused: {exc}") from None
+        restored = {
+            p: v
+            for p, v in saved.resources.items()
+            if p in self._persistent and self.store.exists(p)
+        }
+        for path, value in restored.items():
+            rdef = registry.resource(path)
+            try:
+                for v in value.values() if isinstance(value, dict) else [value]:
+                    if rdef is not None:
+                        rdef.check(v, str(path))
+            except ModelError as exc:
+                raise StateError(f"{path}: saved value refused: {exc}") from None
+        self._replace_objects(saved.objects)
+        for path, value in restored.items():
+            self.store.set(path, value)
+        for ssid, by_path in saved.attributes.items():
+            try:
+                self._conns.context(ssid).attributes.restore(by_path)
+            except Exception as exc:  # an inconsistent set: drop that server's attributes
+                log.warning("saved attributes of server %s dropped: %s", ssid, exc)
+
+    def _replace_objects(self, objects: dict[int, dict[int, dict[int, Any]]]) -> None:
+        for oid in PERSISTED_OBJECTS:
+            if oid not in objects and not self.store.has_object(oid):
+                continue
+            for iid in self.store.instance_ids(oid):
+                self.store.delete_instance(oid, iid)
+            for iid, resources in objects.get(oid, {}).items():
+                self.store.create_instance(oid, iid)
+                for rid, value in resources.items():
+                    self.store.set(Path(oid, iid, rid), value)
+
+    def _watch_context(self, context: ServerContext) -> None:
+        context.attributes.listeners.append(self._schedule_save)
+
+    def _schedule_save(self) -> None:
+        if self.state_store is None or not self._started or self._loop is None:
+            return
+        if self._save_handle is None:
+            self._save_handle = self._loop.call_soon(self._save_state)
+
+    def _bootstrap_in_progress(self) -> bool:
+        bs = None if self._coord is None else self._coord.bootstrap
+        return bs is not None and bs.state in (BsState.REQUESTING, BsState.BOOTSTRAPPING)
+
+    def _save_state(self) -> None:
+        self._save_handle = None
+        if self.state_store is None or self._bootstrap_in_progress():
+            return  # a bootstrap's writes are saved once its Finish is accepted
+        state = SavedState(
+            self.endpoint_name,
+            {oid: self._object_values(oid) for oid in PERSISTED_OBJECTS},
+            {
+                ssid: dict(ctx.attributes.items())
+                for ssid, ctx in self._conns.contexts.items()
+                if ctx.attributes.items()
+            },
+            {p: self.store.get(p) for p in sorted(self._persistent) if self.store.exists(p)},
+        )
+        try:
+            self.state_store.save(state)
+        except (OSError, StateError) as exc:
+            log.error("state not saved to %s: %s", self.state_store.path, exc)
+
+    def _flush_state(self) -> None:
+        if self._save_handle is not None:
+            self._save_handle.cancel()
+            self._save_state()
 
     def _server_instance(self, ssid: int) -> int | None:
         for iid in self.store.instance_ids(1):
@@ -720,6 +937,7 @@ class Client:
             loop.call_soon(self._execute, actions)
             if code == Code.CHANGED:
                 self._connections_to_refresh()
+                self._schedule_save()  # the new configuration, now that it is accepted
             return Message(code=code)
         # Outside a bootstrap this may start a server-initiated one (Core TS 1.1 6.1.3);
         # arriving on the Bootstrap-Server's own connection, it comes from that account.
@@ -761,6 +979,11 @@ class Client:
     def _on_store_change(self, changed: list[Path]) -> None:
         if not self._started or self._loop is None:
             return
+        if self.state_store is not None and any(
+            p and (p[0] in PERSISTED_OBJECTS or any(k.is_prefix_of(p) for k in self._persistent))
+            for p in changed
+        ):
+            self._schedule_save()
         now = self._now()
         self._observations.changed(changed, now)
         self._react_to_config_change(changed, now)

@@ -40,6 +40,9 @@ __all__ = ["Connection", "ConnectionOptions", "Connections", "ReceiveGate"]
 
 log = logging.getLogger(__name__)
 
+#: Why a coaps:// server cannot be reached without python-mbedtls.
+DTLS_EXTRA = "coaps:// needs the 'dtls' extra: pip install 'lwm2m[dtls]'"
+
 #: Called as ``setup(endpoint, short_server_id)`` for every new connection endpoint.
 EndpointSetup = Callable[[Endpoint, int | None], None]
 
@@ -226,10 +229,8 @@ class Connections:
         else:
             udp = await open_udp(local, remote)
             endpoint = Endpoint(self._wrap(udp, key), params=options.transmission)
-        if key is None:
-            context = ServerContext(short_id=0, is_bootstrap=True)
-        else:
-            context = self.context(key)
+        bootstrap = ServerContext(short_id=0, is_bootstrap=True)
+        context = bootstrap if key is None else self.context(key)
         conn = Connection(key, uri, endpoint, remote, context)
         endpoint.set_fallback_handler(functools.partial(self._on_request, conn))
         endpoint.add_observation_listener(functools.partial(self._on_observation, conn))
@@ -250,7 +251,12 @@ class Connections:
     async def _open_dtls(
         self, local: str, remote: Address, security: dict[int, Any], key: int | None
     ) -> Endpoint:
-        from lwm2m.client.dtls import open_dtls_endpoint
+        try:
+            from lwm2m.client.dtls import open_dtls_endpoint
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] != "mbedtls":
+                raise
+            raise OSError(DTLS_EXTRA) from None
 
         # The gate and the counter sit between the DTLS session and the Endpoint:
         # the counts are of CoAP datagrams, without DTLS overhead.

@@ -309,6 +309,11 @@ class FleetMetrics:
         with self.lock:
             return sum(int(getattr(s, attr)) for s in self._all())
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the workers so far (crashed ones up to their last report)."""
+        with self.lock:
+            return sum(s.cpu for s in self.workers.values())
+
     def registered(self) -> int:
         return self.total("registered")
 

@@ -168,8 +168,21 @@ class Worker:
                 loop.remove_reader(self.conn.fileno())
 
     async def _build(self) -> None:
-        spec = self.spec
         start = time.perf_counter()
+        # Building allocates much and frees little: collecting meanwhile only costs time.
+        gc.disable()
+        try:
+            await self._build_devices()
+        finally:
+            gc.enable()
+        self.build_seconds = time.perf_counter() - start
+        # Everything built so far lives as long as the worker: keep the cyclic garbage
+        # collector from walking it again and again.
+        gc.collect()
+        gc.freeze()
+
+    async def _build_devices(self) -> None:
+        spec = self.spec
         for k, index in enumerate(spec.indices()):
             profile = self.scenario.profile_for(index)
             device = SimDevice(
@@ -183,12 +196,7 @@ class Worker:
             if k % 500 == 499:
                 await asyncio.sleep(0)  # let the pipe be read
                 if self._stop.is_set():
-                    break
-        self.build_seconds = time.perf_counter() - start
-        # Everything built so far lives as long as the worker: keep the cyclic garbage
-        # collector from walking it again and again.
-        gc.collect()
-        gc.freeze()
+                    return
 
     # ------------------------------------------------------------ pipe
     def _send(self, message: tuple[Any, ...]) -> None:

@@ -1189,7 +1189,10 @@ class Server:
                 continue
             handle = self._observing.get(token)
             if handle is not None:
-                if not handle.restored or (handle._heard and handle._coap.remote == reg.address):
+                # cluster: a proxy of another node's observation, and the device is here now
+                proxy = self._cluster is not None and self._cluster.is_proxy(handle)
+                heard_here = handle._heard and handle._coap.remote == reg.address
+                if not proxy and (not handle.restored or heard_here):
                     continue
                 self._unfollow(handle)  # the store keeps the record for _reobserve
                 handle._coap.forget()

@@ -22,6 +22,7 @@ from lwm2m.client.events import Event, RdEvent
 from lwm2m.client.rd import (
     BsState,
     ClientSettings,
+    OpenConnection,
     RdCoordinator,
     RegState,
     RetryPolicy,
@@ -315,3 +316,18 @@ def test_blocked_report_is_an_event() -> None:
     shell = start(one, ServerAccount(2, priority=2))
     shell.answer(SERVICE_UNAVAILABLE)
     assert any(isinstance(a, Event) and a.server is None for _, a in shell.actions)
+
+
+# --------------------------------------------------------------------------- hold-off
+
+
+def test_hold_off_opens_the_bootstrap_connection_and_waits() -> None:
+    coord = RdCoordinator(procedure_settings(), bootstrap=True)
+    assert coord.bootstrap is not None
+    coord.bootstrap.hold_off = 30.0  # /0/x/11 of the Bootstrap-Server account
+    shell = Shell(coord)
+    out = shell.apply(coord.start(0.0))
+    assert OpenConnection(None) in out
+    assert shell.requests == [] and shell.timers == {(None, Timer.RETRY): 30.0}
+    shell.advance(30.0)
+    assert isinstance(shell.last(), SendBootstrapRequest)

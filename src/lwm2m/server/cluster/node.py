@@ -120,8 +120,14 @@ class RemoteObservation(CoapObservation):
         return await super().cancel()
 
     def _send_forget(self, _obs: CoapObservation) -> None:
-        if not self._quiet and not self._node.leaving:
-            self._node.forward_forget(self.owner, self.endpoint, self.token)
+        # not when the device left that node (this node or another one holds it now)
+        node = self._node
+        if (
+            not self._quiet
+            and not node.leaving
+            and node.endpoint_owner(self.endpoint) == self.owner
+        ):
+            node.forward_forget(self.owner, self.endpoint, self.token)
 
     async def _send_cancel(self, _obs: CoapObservation) -> Message | None:
         if not self._node.leaving:
@@ -325,6 +331,15 @@ class ClusterNode:
         the registration's observations from the store)."""
         return self.store.owner_of(reg.id) == self.node_id
 
+    def endpoint_owner(self, endpoint: str) -> str | None:
+        reg = self.server.table.get_by_endpoint(endpoint)
+        return None if reg is None else self.store.owner_of(reg.id)
+
+    @staticmethod
+    def is_proxy(handle: ObservationHandle) -> bool:
+        """Whether ``handle`` follows another node's observation."""
+        return isinstance(handle._coap, RemoteObservation)
+
     def owner(self, reg: Registration) -> str | None:
         return self.store.owner_of(reg.id)
 
@@ -521,13 +536,14 @@ class ClusterNode:
                 body = {"m": message_to_wire(response)}
             else:
                 raise WireError(f"unknown operation {op!r}")
-        except (ClientNotRegistered, EndpointClosed):
-            if entry is not None and (self.leaving or not self._still_owned(endpoint)):
-                return None  # the device moved (or this node stops): its next node answers
-            if entry is not None:
-                self.store.queue_remove(endpoint, entry)
-            raise
-        except BaseException:
+        except BaseException as exc:
+            gone = isinstance(exc, ClientNotRegistered | EndpointClosed | asyncio.CancelledError)
+            if entry is not None and gone and (self.leaving or not self._still_owned(endpoint)):
+                # the device moved, or this node stops: the request stays in Redis and
+                # the device's next node answers it
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                return None
             if entry is not None:
                 self.store.queue_remove(endpoint, entry)
             raise
@@ -657,7 +673,8 @@ class ClusterNode:
             )
         if moved:
             self.server._restore_observations(reg)
-        self._spawn(self._serve_queued(reg.endpoint))
+        if reg.queue_mode:  # only requests for queue-mode devices wait in Redis
+            self._spawn(self._serve_queued(reg.endpoint))
 
     def _on_event_message(self, data: bytes) -> None:
         try:
@@ -813,6 +830,12 @@ class ClusterNode:
                 else:
                     self._end_handle(handle)
             self._fail_waiting(replaced.endpoint, "moved to another node")
+        if previous is not None:
+            # an Update that reached another node (a load balancer moved the device):
+            # that node observes again; this node's own handles end
+            for handle in list(server._observing_by_reg.get(reg.id, {}).values()):
+                if not isinstance(handle._coap, RemoteObservation):
+                    self._end_handle(handle)
         self._claiming.pop(reg.id, None)
         self._awake[reg.endpoint] = True
         server._arm_expiry()

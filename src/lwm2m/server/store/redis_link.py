@@ -208,6 +208,8 @@ class RedisLink:
         try:
             self.call(self._open(), timeout=connect_timeout * 2 + 2)
         except BaseException as exc:
+            with contextlib.suppress(Exception):
+                self.call(self._shutdown(), timeout=2.0)
             self._stop_thread()
             if isinstance(exc, StoreError):
                 raise
@@ -365,10 +367,11 @@ class RedisLink:
         )
         if waiter not in done:
             waiter.cancel()
-            if subscriber in done and subscriber.exception() is not None:
-                raise StoreError(
-                    f"Redis at {self.shown_url}: {_reason(subscriber.exception())}"
-                ) from None
+            error = subscriber.exception() if subscriber in done else None
+            if isinstance(error, StoreError):
+                raise error
+            if error is not None:
+                raise StoreError(f"Redis at {self.shown_url}: {_reason(error)}") from None
             raise StoreError(
                 f"Redis at {self.shown_url} did not complete the first synchronisation: "
                 f"{self.last_error or 'no answer'}"
