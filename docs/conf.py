@@ -24,7 +24,6 @@ version = ".".join(release.split(".")[:2])
 
 extensions = [
     "sphinx.ext.autodoc",
-    "sphinx.ext.viewcode",
     "myst_parser",
     "lwm2mdocs",
 ]

@@ -8,6 +8,8 @@
 * Each ``lwm2m ...`` command line of a ```` ```console ```` block is parsed by
   the real ``lwm2m`` parser, so a documented flag that does not exist (or a
   value it refuses) fails.
+* Each ```` ```json ```` block parses, and each ```` ```toml ```` block is a
+  bootstrap configuration or a fleet scenario that loads.
 * Each ``curl`` line names a URL whose path must be served by the REST
   application it talks to (the server's on 8080, the bootstrap server's on
   8081), with the method of its ``-X`` (GET otherwise).
@@ -18,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shlex
@@ -122,6 +125,37 @@ def test_python_example_runs(block: Block, tmp_path: Path) -> None:
     )
 
 
+JSON_BLOCKS = blocks("json")
+
+
+@pytest.mark.parametrize("block", JSON_BLOCKS, ids=[b.name for b in JSON_BLOCKS])
+def test_json_example_parses(block: Block) -> None:
+    """Request and response bodies of the references are JSON as written (no "...")."""
+    json.loads(block.code)
+
+
+TOML_BLOCKS = blocks("toml")
+
+
+@pytest.mark.parametrize("block", TOML_BLOCKS, ids=[b.name for b in TOML_BLOCKS])
+def test_toml_example_loads(block: Block) -> None:
+    """A documented bootstrap configuration or fleet scenario is accepted as written."""
+    import tomllib
+
+    data = tomllib.loads(block.code)
+    if "endpoints" in data or "default" in data:
+        from lwm2m.server.bootstrap_config import parse_config
+
+        config = parse_config(data)
+        assert config.endpoints or config.default is not None
+    elif "run" in data or "profiles" in data:
+        from lwm2m.fleet.scenario import parse_scenario
+
+        parse_scenario(data)
+    else:
+        pytest.fail(f"{block.name}: neither a bootstrap configuration nor a fleet scenario")
+
+
 def _commands(block: Block) -> list[tuple[int, list[str]]]:
     """(line, argv) of each command of a console block; ``\\`` continuations joined."""
     out: list[tuple[int, list[str]]] = []
@@ -196,21 +230,39 @@ CURL_CALLS = _curl_calls()
 
 @pytest.mark.parametrize("where,method,path,port", CURL_CALLS, ids=[c[0] for c in CURL_CALLS])
 def test_documented_curl_hits_a_route(where: str, method: str, path: str, port: int) -> None:
-    pytest.importorskip("aiohttp")
-    sys.path.insert(0, str(DOCS / "_ext"))
-    try:
-        from lwm2mdocs.rest import build_app
-    finally:
-        sys.path.remove(str(DOCS / "_ext"))
+    build_app, _ = _rest_checker()
     from aiohttp.test_utils import make_mocked_request
 
-    app = build_app("bootstrap" if port == 8081 else "server")
+    app = build_app("bootstrap" if port == 8081 else "server")  # type: ignore[operator]
 
     async def resolve() -> object:
         return await app.router.resolve(make_mocked_request(method, path, app=app))
 
     match = asyncio.run(resolve())
     assert match.http_exception is None, f"{where}: {method} {path} is served by no route"  # type: ignore[attr-defined]
+
+
+def _rest_checker() -> tuple[object, object]:
+    pytest.importorskip("aiohttp")
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        from lwm2mdocs.rest import build_app, check
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    return build_app, check
+
+
+def test_rest_reference_check_finds_gaps() -> None:
+    """The docs build fails on an undocumented route and on an entry without a route."""
+    build_app, check = _rest_checker()
+    page = (DOCS / "reference" / "rest-server.md").read_text(encoding="utf-8")
+    _, problems = asyncio.run(check(build_app("server"), page))  # type: ignore[operator]
+    assert problems == []
+    cut = page.replace("### GET /api/event\n", "### The event stream\n")
+    cut += "\n### DELETE /api/nothing/{id}\n"
+    _, problems = asyncio.run(check(build_app("server"), cut))  # type: ignore[operator]
+    assert any("route GET /api/event has no documented entry" in p for p in problems), problems
+    assert any("DELETE /api/nothing/{id} is documented but no route" in p for p in problems)
 
 
 def test_zephyr_mapping_covers_the_seed() -> None:

@@ -116,20 +116,20 @@ class _suppress_gone:
 class Lwm2mServer(Child):
     """``lwm2m server`` on loopback, free ports, no DTLS."""
 
-    def __init__(self, *extra: str) -> None:
+    def __init__(self, *extra: str, dtls: bool = False) -> None:
         super().__init__(
             "server",
             "--host",
             HOST,
             "--coap-port",
             "0",
-            "--no-dtls",
+            *(["--coaps-port", "0"] if dtls else ["--no-dtls"]),
             "--http-port",
             "0",
             *extra,
         )
         self.ports: dict[str, int] = {}
-        for _ in range(2):
+        for _ in range(3 if dtls else 2):
             line = self.wait_line(lambda s: _LISTENING.match(s) is not None, 30)
             match = _LISTENING.match(line)
             assert match is not None
@@ -140,6 +140,10 @@ class Lwm2mServer(Child):
     @property
     def coap_uri(self) -> str:
         return f"coap://{HOST}:{self.ports['coap']}"
+
+    @property
+    def coaps_uri(self) -> str:
+        return f"coaps://{HOST}:{self.ports['coaps']}"
 
     @property
     def rest_url(self) -> str:

@@ -8,6 +8,7 @@
   fleet serving the image over CoAP) and without it (``device``).
 * ``--bootstrap``: the devices get their server account from ``lwm2m
   bootstrap-server`` first.
+* ``coaps://`` with ``--psk-prefix`` and ``--psk-key-file``: DTLS with a PSK each.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fleet_support import RESULT, BootstrapServer, Child, Lwm2mServer
+from fleet_support import RESULT, BootstrapServer, Child, Lwm2mServer, rest
 
 from lwm2m.fleet import Fleet, FleetConfig, parse_scenario
 from lwm2m.fleet.scenario import pick
@@ -212,3 +213,43 @@ def test_the_python_api_checks_its_configuration() -> None:
     config = FleetConfig(server="coap://127.0.0.1:9", count=3, scenario=scenario, duration=5)
     with pytest.raises(ValueError, match=r"rebind\.at: 9 s is not before the end"):
         Fleet(config, out=None)
+
+
+def test_devices_register_over_dtls_with_their_psk(tmp_path: Path) -> None:
+    key = "00112233445566778899aabbccddeeff"
+    names = [f"sim-{i:06d}" for i in range(3)]
+    psks = [a for n in names for a in ("--psk", f"{n}=psk-{n}:{key}")]
+    server = Lwm2mServer(*psks, dtls=True)
+    key_file = tmp_path / "psk.hex"
+    key_file.write_text(key + "\n", encoding="ascii")
+    report_file = tmp_path / "report.json"
+    try:
+        fleet = Child(
+            "fleet",
+            "--server",
+            server.coaps_uri,
+            "-n",
+            "3",
+            "--rate",
+            "0",
+            "--duration",
+            "2",
+            "--psk-prefix",
+            "psk-",
+            "--psk-key-file",
+            str(key_file),
+            "--report",
+            str(report_file),
+        )
+        try:
+            fleet.wait_line(lambda s: s.startswith("all 3 devices registered"), 30)
+            status, answer = rest("GET", f"{server.rest_url}/api/clients/{names[0]}")
+            assert status == 200 and answer["secure"] is True, answer
+            assert fleet.wait(timeout=60) == 0, fleet.text()
+        finally:
+            fleet.stop()
+    finally:
+        server.stop()
+    report = json.loads(report_file.read_text())
+    assert (report["registered"], report["failed"]) == (3, 0)
+    assert sorted(server.events("REGISTRATION")) == names

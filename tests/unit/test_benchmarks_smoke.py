@@ -128,10 +128,8 @@ def test_fleet_benchmark_prints_result_line() -> None:
 
 def test_cluster_prints_result_line(capsys: pytest.CaptureFixture[str]) -> None:
     bench = _load("cluster")
-    figures = bench.main(
-        ["--clients", "30", "--rounds", "2", "--repeats", "1", "--reads", "10"]
-        + ["--failover-devices", "4", "--lifetime", "6"]
-    )
+    small = ["--clients", "30", "--rounds", "2", "--repeats", "1", "--reads", "10"]
+    figures = bench.main([*small, "--failover-devices", "4", "--lifetime", "6"])
     lines = capsys.readouterr().out.strip().splitlines()
     match = re.fullmatch(
         r"RESULT redis_reg_ratio=(\d+\.\d\d) redis_notify_ratio=(\d+\.\d\d) "

@@ -55,6 +55,11 @@ class RestCampaign:
         self.base = campaign.rest_url
         self.image_uri = image_uri
         self.image = firmware_image(campaign.version, campaign.image_size)
+        #: Devices updated and failed so far (the run may end before the campaign does).
+        self.updated = 0
+        self.failed = 0
+        #: Seconds one REST call may wait for the device (a dead one must not hold a slot).
+        self.call_timeout = max(5, min(30, int(campaign.timeout)))
         self.headers = {"Content-Type": "application/json"}
         if campaign.api_token:
             self.headers["Authorization"] = f"Bearer {campaign.api_token}"
@@ -64,7 +69,7 @@ class RestCampaign:
         import aiohttp
 
         limit = asyncio.Semaphore(self.campaign.concurrency)
-        timeout = aiohttp.ClientTimeout(total=None, sock_read=self.campaign.timeout)
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=self.call_timeout + 10)
         async with aiohttp.ClientSession(timeout=timeout, headers=self.headers) as session:
 
             async def one(endpoint: str) -> bool:
@@ -88,13 +93,15 @@ class RestCampaign:
         else:
             end = time.monotonic()
             self.metrics.record("campaign", end, end - start, True)
+            self.updated += 1
             return True
         end = time.monotonic()
         self.metrics.record("campaign", end, end - start, False, cause)
+        self.failed += 1
         return False
 
     async def _update(self, session: Any, endpoint: str) -> None:
-        seconds = max(5, int(self.campaign.timeout))
+        seconds = self.call_timeout
         if self.campaign.mode == "push":
             body = {"id": 0, "kind": "singleResource", "type": "OPAQUE", "value": self.image.hex()}
             await self._call(session, "PUT", endpoint, "5/0/0", body, seconds, "write package")

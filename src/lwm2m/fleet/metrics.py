@@ -11,25 +11,25 @@ timeline of one point per tick for the progress line and the plots.
 (:func:`start_metrics_server`), read from :class:`FleetMetrics` at scrape time
 by a custom collector, so the totals on the page are the same as in the report:
 
-========================================  ===========================================
-metric                                     what
-========================================  ===========================================
-``lwm2m_fleet_devices{state}``            target, powered, registered, ever_registered
-``lwm2m_fleet_registrations_total``       Registers answered 2.01
-``lwm2m_fleet_updates_total``             Updates answered 2.04
-``lwm2m_fleet_requests_total{operation}``  requests of each operation, whatever the outcome
+===============================================  ================================================
+metric                                           what
+===============================================  ================================================
+``lwm2m_fleet_devices{state}``                   target, powered, registered, ever_registered
+``lwm2m_fleet_registrations_total``              Registers answered 2.01
+``lwm2m_fleet_updates_total``                    Updates answered 2.04
+``lwm2m_fleet_requests_total{operation}``        requests of each operation, whatever the outcome
 ``lwm2m_fleet_failures_total{operation,cause}``  failed requests by CoAP code or error
-``lwm2m_fleet_request_duration_seconds``  latency histogram per operation
-``lwm2m_fleet_bytes_total{direction}``    CoAP bytes sent and received by the devices
-``lwm2m_fleet_messages_total{direction}`` CoAP datagrams sent and received
-``lwm2m_fleet_observations_total``        observations the devices accepted
-``lwm2m_fleet_observations_active``       observations running now
-``lwm2m_fleet_notifications_total``       notifications the devices sent
-``lwm2m_fleet_events_total{kind}``        client events and scenario events
-``lwm2m_fleet_workers{state}``            worker processes running, crashed
-``lwm2m_fleet_rss_bytes{worker}``         resident memory of each worker
-``lwm2m_fleet_cpu_seconds_total{worker}`` CPU time of each worker
-========================================  ===========================================
+``lwm2m_fleet_request_duration_seconds``         latency histogram per operation
+``lwm2m_fleet_bytes_total{direction}``           CoAP bytes sent and received by the devices
+``lwm2m_fleet_messages_total{direction}``        CoAP datagrams sent and received
+``lwm2m_fleet_observations_total``               observations the devices accepted
+``lwm2m_fleet_observations_active``              observations running now
+``lwm2m_fleet_notifications_total``              notifications the devices sent
+``lwm2m_fleet_events_total{kind}``               client events and scenario events
+``lwm2m_fleet_workers{state}``                   worker processes running, crashed
+``lwm2m_fleet_rss_bytes{worker}``                resident memory of each worker
+``lwm2m_fleet_cpu_seconds_total{worker}``        CPU time of each worker
+===============================================  ================================================
 """
 
 from __future__ import annotations

@@ -639,10 +639,24 @@ class Fleet:
             self._note(f"campaign: {skipped} queue-mode devices left out")
         campaign = RestCampaign(camp, self.metrics, image_uri=uri)
         names = [self.config.name_template.format(i=i) for i in queue_free]
-        ok = await campaign.run(names)
-        took = time.monotonic() - started
-        self._campaign.update({"updated": ok, "failed": len(names) - ok, "seconds": round(took, 3)})
-        self._note(f"campaign: {ok}/{len(names)} devices updated to {camp.version} in {took:.1f} s")
+        self._campaign["devices"] = len(names)
+        try:
+            await campaign.run(names)
+        finally:
+            took = time.monotonic() - started
+            unfinished = len(names) - campaign.updated - campaign.failed
+            self._campaign.update(
+                {
+                    "updated": campaign.updated,
+                    "failed": campaign.failed,
+                    "unfinished": unfinished,
+                    "seconds": round(took, 3),
+                }
+            )
+        self._note(
+            f"campaign: {campaign.updated}/{len(names)} devices updated to {camp.version} "
+            f"in {took:.1f} s" + (f", {campaign.failed} failed" if campaign.failed else "")
+        )
 
     async def _serve_image(self, camp: Campaign) -> str:
         from lwm2m.fleet.campaign import ImageServer

@@ -70,3 +70,16 @@ def test_epmax_requests_sampling_and_epmin_limits_it() -> None:
     assert r.due(19.0) is None
     assert r.due(20.0) == "sample"
     assert r.deadline() == 40.0
+
+
+def test_int_261_step_applies_to_each_instance_of_a_multiple_resource() -> None:
+    r = NotifyRule({"st": 200.0})
+    r.sent(0.0, {0: 3800, 1: 5000})
+    assert r.on_change(1.0, {0: 3900, 1: 5000}) is None  # +100: below st
+    assert r.on_change(2.0, {0: 3900, 1: 4750}) == 2.0  # -250 on instance 1
+    r.sent(2.0, {0: 3900, 1: 4750})
+    assert r.on_change(3.0, {0: 4050, 1: 4750}) is None  # +150 from the value sent
+    assert r.on_change(4.0, {0: 4050, 1: 4750, 2: 1}) == 4.0  # an instance added
+    gt = NotifyRule({"gt": 4000.0})
+    gt.sent(0.0, {0: 3900})
+    assert gt.on_change(1.0, {0: 4001}) == 1.0  # crossing gt on one instance

@@ -42,15 +42,17 @@ Behind a UDP load balancer
 Nodes can also sit behind one address. What must hold: the balancer keeps a
 device's datagrams on one node (source-address affinity, with a timeout longer
 than the registration lifetime, or consistent hashing on the source address),
-and passes the source address through (direct server return, or a proxy that
-preserves it), because Core TS 6.2 makes the server answer and send to the
-address of the last Register/Update. A DTLS session exists on one node only: a
-device moved to another node by the balancer (a rebalance, a node that died) has
-no session there, gets a DTLS alert or no answer, and must handshake again; plain
-CoAP devices just continue. The nodes behave the same behind it: the node that
-receives a Register or Update becomes the owner, so ownership follows the
-balancer's choice, and any node still forwards calls to the owner. Without
-affinity every datagram may land on another node: Updates then move ownership
-back and forth, and responses to a node's requests arrive at a node that did not
-send them; that does not work, and is why affinity is required.
+and the node's datagrams reach the device from the address the device
+registered with (a balancer that relays both ways, NAT-style, or direct server
+return with the shared address as source), because the device sends to and
+accepts from that one address, and the node answers and sends to the address of
+the last Register/Update (Core TS 6.2). A DTLS session exists on one node only:
+a device moved to another node by the balancer (a rebalance, a node that died)
+has no session there, gets an alert or no answer, and must handshake again;
+plain CoAP devices just continue. The nodes behave the same behind it: the node
+that receives a Register or Update becomes the owner, so ownership follows the
+balancer's choice; that node observes the device's observations again at the
+Update, and any node still forwards calls to the owner. Without affinity every
+datagram may land on another node, and ownership would move with each Update:
+affinity is required.
 """

@@ -247,14 +247,21 @@ class ClusterNode:
 
     # ----------------------------------------------------------------- membership
     async def _heartbeat_loop(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self.heartbeat)
             try:
                 await self._beat()
-            except RedisUnavailable as exc:
-                log.warning("cluster node %s: heartbeat failed: %s", self.node_id, exc)
+            except (RedisUnavailable, TimeoutError) as exc:
+                if not failing:  # once per outage
+                    log.warning("cluster node %s: heartbeats fail: %s", self.node_id, exc)
+                failing = True
             except Exception:
                 log.exception("cluster node %s: heartbeat failed", self.node_id)
+            else:
+                if failing:
+                    log.warning("cluster node %s: heartbeats work again", self.node_id)
+                failing = False
 
     async def _beat(self) -> None:
         info = json.dumps({"uris": list(self.uris), "devices": self.store.owned_count()})

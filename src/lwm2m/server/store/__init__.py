@@ -2,6 +2,7 @@
 
 from lwm2m.server.store.base import (
     Observation,
+    Registration,
     SecurityInfo,
     SecurityMode,
     ServerStore,
@@ -14,6 +15,7 @@ from lwm2m.server.store.sqlite import SqliteStore
 __all__ = [
     "MemoryStore",
     "Observation",
+    "Registration",
     "SecurityInfo",
     "SecurityMode",
     "ServerStore",

@@ -866,9 +866,12 @@ class RedisStore:
         """Queue one write script whose effect is already in the copy (lock held)."""
         op = self._new_op()
         self._pending.setdefault(entity, set()).add(op)
-        self.link.enqueue(
-            Op(("EVALSHA", sha, 0, self.prefix, self.node_id, op, *args), self._on_reply)
-        )
+
+        def done(reply: Any) -> None:
+            if isinstance(reply, Exception):
+                self._failed_write(entity, op, reply)
+
+        self.link.enqueue(Op(("EVALSHA", sha, 0, self.prefix, self.node_id, op, *args), done))
 
     def _command(self, sha: str, *args: Any, future: concurrent.futures.Future[bool]) -> None:
         with self._lock:
@@ -885,9 +888,18 @@ class RedisStore:
 
     def _on_reply(self, reply: Any) -> None:
         if isinstance(reply, Exception):
-            # The script did not run (a damaged key of the wrong type, say): its
-            # message never comes, so the record is read again.
-            log.error("Redis store write failed: %s", reply)
+            log.error("Redis store command failed: %s", reply)
+
+    def _failed_write(self, entity: str, op: int, error: Exception) -> None:
+        """A script Redis refused to run (a damaged key of the wrong type, say): its
+        message never comes, so the record stops waiting for it."""
+        log.error("Redis store: write of %s failed: %s", entity, error)
+        with self._lock:
+            ops = self._pending.get(entity)
+            if ops is not None:
+                ops.discard(op)
+                if not ops:
+                    del self._pending[entity]
 
     def _refresh(self, what: str, key: str) -> None:
         """Read one record again, through the changes channel (lock held)."""
