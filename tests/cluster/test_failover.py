@@ -138,7 +138,13 @@ async def _failover(redis_url: str, devices: int) -> None:
                         now = owners()
                         return sum(1 for ep in moved if now.get(ep) in live)
 
-                    await poll(lambda: landed() == len(moved), BOUND + 5, "moved devices")
+                    await poll(
+                        lambda: landed() == len(moved),
+                        BOUND + 5,
+                        f"{len(moved)} devices of the dead node registered elsewhere (they "
+                        "bootstrap again once their registration fails: /1/x/16, Bootstrap on "
+                        "Registration Failure, in lwm2m.client.rd); moved so far",
+                    )
                     took = max(arrived[ep][0] for ep in moved) - killed_at
                     final = owners()
                     lost = [ep for ep in (c.endpoint_name for c in clients) if ep not in final]

@@ -156,6 +156,16 @@ def test_toml_example_loads(block: Block) -> None:
         pytest.fail(f"{block.name}: neither a bootstrap configuration nor a fleet scenario")
 
 
+def test_shipped_scenarios_load() -> None:
+    """The scenario files under docs/ (shown by the tester's guide) load as written."""
+    from lwm2m.fleet.scenario import load_scenario
+
+    files = sorted(DOCS.glob("*scenario*.toml"))
+    assert files, "no scenario file under docs/"
+    for file in files:
+        load_scenario(file)
+
+
 def _commands(block: Block) -> list[tuple[int, list[str]]]:
     """(line, argv) of each command of a console block; ``\\`` continuations joined."""
     out: list[tuple[int, list[str]]] = []

@@ -69,8 +69,9 @@ async def test_register_bad_answers_back_off_then_recover(
         regs = server.of("register")
         assert len(regs) == 3
         first, second = gaps([r.time for r in regs])
-        # Back-off 0.2 s then 0.4 s (after the answer, or the timeout, of each attempt).
-        assert first >= 0.19 and second >= 0.39 and second > first
+        # Back-off 0.2 s then 0.4 s, counted from the start of each attempt; seen at the
+        # server, one datagram's delay more or less (a loaded machine: tens of ms).
+        assert first >= 0.15 and second >= 0.35 and second > first
         assert client.state(101) is RegState.REGISTERED
         assert log.kinds(101).count(RdEvent.REGISTRATION_COMPLETE) == 1
     finally:
@@ -87,8 +88,8 @@ async def test_failure_reported_on_every_attempt_after_the_policy_is_used_up(
         failures = await log.wait(RdEvent.REGISTRATION_FAILURE, 3, timeout=5.0)
         assert all("5.03" in f.detail for f in failures)
         assert "attempt 2" in failures[0].detail  # not before the attempts are used up
-        times = [f.time for f in failures]
-        assert all(g >= 0.39 for g in gaps(times))  # never hammering: 0.4 s, then 0.8 s
+        times = [r.time for r in server.of("register")][1:]  # the attempts that failed
+        assert all(g >= 0.35 for g in gaps(times))  # never hammering: 0.4 s, then 0.8 s
         assert client.state(101) is not RegState.IDLE  # never gives up by itself
     finally:
         await client.stop()
@@ -105,7 +106,8 @@ async def test_explicit_rejection_is_reported_at_once_and_still_retried(
     try:
         failures = await log.wait(RdEvent.REGISTRATION_FAILURE, 2, timeout=5.0)
         assert "4.03" in failures[0].detail and "attempt 1" in failures[0].detail
-        assert gaps([f.time for f in failures])[0] >= 0.19
+        sent = [r.time for r in server.of("register")]
+        assert gaps(sent)[0] >= 0.15  # the back-off, from the start of each attempt
         assert client.state(101) is not RegState.IDLE
     finally:
         await client.stop()
@@ -118,7 +120,7 @@ async def test_icmp_port_unreachable_is_a_network_error_then_recovery() -> None:
     try:
         errors = await log.wait(RdEvent.NETWORK_ERROR, 2)
         assert all("refused" in e.detail.lower() for e in errors)  # not a timeout
-        assert errors[1].time - errors[0].time >= 0.19  # back-off between attempts
+        assert errors[1].time - errors[0].time >= 0.15  # back-off between attempts
         await log.wait(RdEvent.REGISTRATION_FAILURE)
         server = await ScriptedServer.start(port=port)  # the server comes up
         try:
@@ -216,7 +218,8 @@ async def test_dtls_wrong_psk_is_a_network_error_and_backs_off() -> None:
     await client.start()
     try:
         errors = await log.wait(RdEvent.NETWORK_ERROR, 2, timeout=10.0)
-        assert errors[1].time - errors[0].time >= 0.19
+        # 0.2 s from the start of the first attempt; the handshakes may differ in length.
+        assert errors[1].time - errors[0].time >= 0.15
         await log.wait(RdEvent.REGISTRATION_FAILURE)
         assert server.registrations() == []
         assert dtls.failed_handshakes >= 2

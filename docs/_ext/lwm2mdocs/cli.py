@@ -106,6 +106,8 @@ class CliDirective(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         from lwm2m.cli import main as cli_main
 
+        self.env.note_reread()  # generated from code and tests: read again at every build
+
         with _columns(COLUMNS):
             parser = cli_main.build_parser()
             out: list[nodes.Node] = [self._command("lwm2m", parser, None)]

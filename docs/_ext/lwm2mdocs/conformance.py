@@ -169,6 +169,7 @@ class ConformanceDirective(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         kind = self.arguments[0]
+        self.env.note_reread()  # generated from code and tests: read again at every build
         if kind == "ets":
             return self._ets()
         if kind == "formats":

@@ -146,6 +146,7 @@ class RestRoutesDirective(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         kind = self.arguments[0]
+        self.env.note_reread()  # generated from code and tests: read again at every build
         source = Path(self.env.doc2path(self.env.docname))
         page = source.read_text(encoding="utf-8")
         app = build_app(kind)
