@@ -219,38 +219,27 @@ class ConformanceDirective(SphinxDirective):
         from lwm2m import formats
         from lwm2m.model import InstanceNode, Path, ResourceNode
 
-        single = ResourceNode(0, "text")
-        opaque = ResourceNode(0, b"\x01")
-        instance = InstanceNode(0, {0: single})
-        root_records = {Path(3, 0, 0): "text"}
-        rows: list[list[Cell]] = []
-        for cf in formats.DECODE_FORMATS:
-            written = cf in formats.ALL_FORMATS
+        text, opaque = ResourceNode(0, "text"), ResourceNode(0, b"\x01")
+        instance = InstanceNode(0, {0: text})
+        records = {Path(3, 0, 0): "text"}
 
-            def yes(ok: bool) -> str:
-                return "yes" if ok else "no"
-
-            carries_single = formats.supports(cf, Path(3, 0, 0), single) or formats.supports(
+        def carries(cf: int) -> list[Cell]:
+            """One value, an instance, the root path with composite records: yes or no."""
+            if cf not in formats.ALL_FORMATS:  # a number read as another format
+                return ["as 11543"] * 3
+            one = formats.supports(cf, Path(3, 0, 0), text) or formats.supports(
                 cf, Path(3, 0, 0), opaque
             )
-            target = cf if written else formats.ALL_FORMATS[0]
-            rows.append(
-                [
-                    literals([str(int(cf))]),
-                    formats.format_name(cf),
-                    "read and written" if written else "read only",
-                    yes(carries_single) if written else "as 11543",
-                    yes(formats.supports(target, Path(3, 0), instance)) if written else "as 11543",
-                    yes(formats.supports(target, Path(), root_records)) if written else "as 11543",
-                ]
-            )
-        return [
-            table(
-                ["number", "media type", "here", "one value", "instance", "root / composite"],
-                rows,
-                [8, 34, 14, 12, 12, 20],
-            )
-        ]
+            checks = (one, formats.supports(cf, Path(3, 0), instance))
+            checks += (formats.supports(cf, Path(), records),)
+            return ["yes" if ok else "no" for ok in checks]
+
+        rows: list[list[Cell]] = []
+        for cf in formats.DECODE_FORMATS:
+            written = "read and written" if cf in formats.ALL_FORMATS else "read only"
+            rows.append([literals([str(int(cf))]), formats.format_name(cf), written, *carries(cf)])
+        headers = ["number", "media type", "here", "one value", "instance", "root / composite"]
+        return [table(headers, rows, [8, 34, 14, 12, 12, 20])]
 
     def _objects(self) -> list[nodes.Node]:
         import lwm2m.objects
