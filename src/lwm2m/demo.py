@@ -11,7 +11,6 @@ Exit status 0 on success; on any failure a clear message and 1.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -259,9 +258,8 @@ async def _make_server(params: TransmissionParams, dtls: bool) -> Server:
 
 
 def main(dtls: bool = False) -> int:
-    os.environ.setdefault("PYTHONASYNCIODEBUG", "0")
     try:
-        asyncio.run(run(dtls=dtls))
+        asyncio.run(run(dtls=dtls), debug=False)
     except DemoFailed as exc:
         print(f"demo FAILED: {exc}", file=sys.stderr)
         return 1

@@ -6,9 +6,8 @@ and Temperature (3303), whose value the worker makes drift. What does not
 belong to one device is built once per worker process and shared
 (:class:`SharedParts`): the object definitions (one
 :class:`~lwm2m.model.Registry`), the traffic counters, the firmware
-downloader, the scheduler of the objects' timers and the instrumentation hook
-that every new connection gets (:class:`Probe`). A device keeps only its own
-state, in slots.
+downloader, one retry policy and the instrumentation hook that every new
+connection gets (:class:`Probe`). A device keeps only its own state, in slots.
 
 The probe is how the fleet measures the client from outside: on every
 connection endpoint the client opens, it times the requests the client sends
@@ -40,7 +39,6 @@ from lwm2m.coap.layer import TransmissionParams
 from lwm2m.coap.message import Message
 from lwm2m.coap.observe import ServerObservation
 from lwm2m.model import Registry, default_registry
-from lwm2m.objects._base import LoopScheduler
 from lwm2m.objects.connectivity_monitor import ConnectivityMonitor
 from lwm2m.objects.device import Device
 from lwm2m.objects.firmware_errors import IntegrityCheckFailed, UpdateFailed
@@ -239,7 +237,6 @@ class SharedParts:
         "downloaders",
         "probe",
         "registry",
-        "scheduler",
         "settings",
         "tally",
         "traffic",
@@ -260,7 +257,6 @@ class SharedParts:
         #: Package URIs are pulled over CoAP by one stateless downloader.
         downloader = CoapDownloader(params=settings.transmission)
         self.downloaders = {"coap": downloader, "coaps": downloader}
-        self.scheduler = LoopScheduler()
         self.probe = probe
         self.tally = tally
 
