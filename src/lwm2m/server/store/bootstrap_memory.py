@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from lwm2m.server.bootstrap_config import EndpointConfig
-from lwm2m.server.store.base import SecurityInfo, StoreError
+from lwm2m.server.store.base import SecurityInfo
 from lwm2m.server.store.bootstrap_base import decode_config, encode_config, seed_record
+from lwm2m.server.store.memory import MemorySecurity
 
 __all__ = ["MemoryBootstrapStore"]
 
 
-class MemoryBootstrapStore:
+class MemoryBootstrapStore(MemorySecurity):
     """Implements :class:`~lwm2m.server.store.bootstrap_base.BootstrapStore` with dicts.
 
     Configurations are kept in their stored text, as in the SQLite store, so a
@@ -18,8 +19,7 @@ class MemoryBootstrapStore:
 
     def __init__(self) -> None:
         self._configs: dict[str, str] = {}
-        self._security: dict[str, SecurityInfo] = {}
-        self._identities: dict[str, str] = {}
+        MemorySecurity.__init__(self)
         self._seeded: dict[str, str] = {}
 
     # --- configurations -----------------------------------------------------------
@@ -35,36 +35,6 @@ class MemoryBootstrapStore:
 
     def list_configs(self) -> list[tuple[str, EndpointConfig]]:
         return [(ep, decode_config(text, ep)) for ep, text in self._configs.items()]
-
-    # --- security info ------------------------------------------------------------
-    def _check_identity(self, info: SecurityInfo) -> None:
-        if info.psk_identity is not None:
-            owner = self._identities.get(info.psk_identity)
-            if owner is not None and owner != info.endpoint:
-                raise StoreError(f"PSK identity {info.psk_identity!r} is used by {owner!r}")
-
-    def put_security(self, info: SecurityInfo) -> None:
-        self._check_identity(info)
-        self.delete_security(info.endpoint)
-        self._security[info.endpoint] = info
-        if info.psk_identity is not None:
-            self._identities[info.psk_identity] = info.endpoint
-
-    def get_security(self, endpoint: str) -> SecurityInfo | None:
-        return self._security.get(endpoint)
-
-    def get_security_by_identity(self, identity: str) -> SecurityInfo | None:
-        endpoint = self._identities.get(identity)
-        return None if endpoint is None else self._security[endpoint]
-
-    def delete_security(self, endpoint: str) -> SecurityInfo | None:
-        info = self._security.pop(endpoint, None)
-        if info is not None and info.psk_identity is not None:
-            del self._identities[info.psk_identity]
-        return info
-
-    def list_security(self) -> list[SecurityInfo]:
-        return list(self._security.values())
 
     # --- seeding ------------------------------------------------------------------
     def seed(self, endpoint: str, config: EndpointConfig, security: SecurityInfo | None) -> bool:

@@ -7,7 +7,44 @@ from lwm2m.server.store.base import Observation, Registration, SecurityInfo, Sto
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore:
+class MemorySecurity:
+    """Security info in dictionaries, PSK identities unique (shared by the memory stores)."""
+
+    def __init__(self) -> None:
+        self._security: dict[str, SecurityInfo] = {}
+        self._identities: dict[str, str] = {}
+
+    def _check_identity(self, info: SecurityInfo) -> None:
+        if info.psk_identity is not None:
+            owner = self._identities.get(info.psk_identity)
+            if owner is not None and owner != info.endpoint:
+                raise StoreError(f"PSK identity {info.psk_identity!r} is used by {owner!r}")
+
+    def put_security(self, info: SecurityInfo) -> None:
+        self._check_identity(info)
+        self.delete_security(info.endpoint)
+        self._security[info.endpoint] = info
+        if info.psk_identity is not None:
+            self._identities[info.psk_identity] = info.endpoint
+
+    def get_security(self, endpoint: str) -> SecurityInfo | None:
+        return self._security.get(endpoint)
+
+    def get_security_by_identity(self, identity: str) -> SecurityInfo | None:
+        endpoint = self._identities.get(identity)
+        return None if endpoint is None else self._security[endpoint]
+
+    def delete_security(self, endpoint: str) -> SecurityInfo | None:
+        info = self._security.pop(endpoint, None)
+        if info is not None and info.psk_identity is not None:
+            del self._identities[info.psk_identity]
+        return info
+
+    def list_security(self) -> list[SecurityInfo]:
+        return list(self._security.values())
+
+
+class MemoryStore(MemorySecurity):
     """Implements :class:`~lwm2m.server.store.ServerStore` with dicts."""
 
     def __init__(self) -> None:
@@ -17,8 +54,7 @@ class MemoryStore:
         # tokens by registration id (insertion-ordered): listing one registration's
         # observations, which the server does on every Update, is not a scan
         self._tokens_by_registration: dict[str, dict[bytes, None]] = {}
-        self._security: dict[str, SecurityInfo] = {}
-        self._identities: dict[str, str] = {}
+        MemorySecurity.__init__(self)
 
     # --- registrations -----------------------------------------------------------
     def put_registration(self, registration: Registration) -> None:
@@ -84,33 +120,6 @@ class MemoryStore:
             return list(self._observations.values())
         tokens = self._tokens_by_registration.get(registration_id, {})
         return [self._observations[token] for token in tokens]
-
-    # --- security info --------------------------------------------------------
-    def put_security(self, info: SecurityInfo) -> None:
-        if info.psk_identity is not None:
-            owner = self._identities.get(info.psk_identity)
-            if owner is not None and owner != info.endpoint:
-                raise StoreError(f"PSK identity {info.psk_identity!r} is used by {owner!r}")
-        self.delete_security(info.endpoint)
-        self._security[info.endpoint] = info
-        if info.psk_identity is not None:
-            self._identities[info.psk_identity] = info.endpoint
-
-    def get_security(self, endpoint: str) -> SecurityInfo | None:
-        return self._security.get(endpoint)
-
-    def get_security_by_identity(self, identity: str) -> SecurityInfo | None:
-        endpoint = self._identities.get(identity)
-        return None if endpoint is None else self._security[endpoint]
-
-    def delete_security(self, endpoint: str) -> SecurityInfo | None:
-        info = self._security.pop(endpoint, None)
-        if info is not None and info.psk_identity is not None:
-            del self._identities[info.psk_identity]
-        return info
-
-    def list_security(self) -> list[SecurityInfo]:
-        return list(self._security.values())
 
     def close(self) -> None:
         """Nothing to release; present for the interface."""

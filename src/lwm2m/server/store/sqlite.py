@@ -1,28 +1,19 @@
 """The default persistent store: one SQLite file (stdlib ``sqlite3``).
 
-The file is marked with an ``application_id`` and its schema version in
-``user_version``; opening a file that is not a database, belongs to another
-program, is damaged, or has a newer schema raises :class:`StoreCorrupt` (or
-:class:`StoreError`) at once and leaves the file untouched. The journal runs in
-WAL mode and every write is one transaction, so a crash keeps either the old or
-the new state. Records are JSON (see :mod:`lwm2m.server.store.codec`) beside
-the columns the queries need.
+Opening, checking and transactions are those of
+:class:`~lwm2m.server.store.sqlite_file.SqliteFile`. Records are JSON (see
+:mod:`lwm2m.server.store.codec`) beside the columns the queries need.
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from types import TracebackType
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from lwm2m.server.store.base import (
     Observation,
     Registration,
     SecurityInfo,
-    StoreCorrupt,
     StoreError,
 )
 from lwm2m.server.store.codec import (
@@ -33,6 +24,7 @@ from lwm2m.server.store.codec import (
     encode_registration,
     encode_security,
 )
+from lwm2m.server.store.sqlite_file import SqliteFile
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "SqliteStore"]
 
@@ -63,99 +55,15 @@ _TABLES = frozenset({"registrations", "observations", "security"})
 _T = TypeVar("_T")
 
 
-class SqliteStore:
+class SqliteStore(SqliteFile):
     """Implements :class:`~lwm2m.server.store.ServerStore` in one SQLite file."""
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 5.0) -> None:
-        self.path = os.fspath(path)
-        try:
-            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open server database {self.path!r}: {exc}") from None
-        try:
-            self._open()
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise StoreCorrupt(
-                f"{self.path!r} is not a usable server database (damaged or not SQLite): {exc}"
-            ) from None
-        except BaseException:
-            self._db.close()
-            raise
-
-    # --- opening ----------------------------------------------------------------
-    def _pragma(self, name: str) -> Any:
-        return self._db.execute(f"PRAGMA {name}").fetchone()[0]
-
-    def _open(self) -> None:
-        app_id = self._pragma("application_id")  # fails here on a non-database file
-        version = self._pragma("user_version")
-        tables = {
-            row[0]
-            for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
-        if app_id == 0 and version == 0 and not tables:
-            self._create()
-        elif app_id != APPLICATION_ID:
-            raise StoreCorrupt(f"{self.path!r} is a database of another application")
-        elif version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path!r} has schema version {version}; this version of lwm2m "
-                f"reads up to {SCHEMA_VERSION}"
-            )
-        elif version < 1 or not tables >= _TABLES:
-            raise StoreCorrupt(f"{self.path!r} has an incomplete schema (version {version})")
-        check = self._pragma("quick_check(1)")  # first problem only
-        if check != "ok":
-            raise StoreCorrupt(f"{self.path!r} failed its integrity check: {check}")
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.execute("PRAGMA synchronous = NORMAL")  # durable enough with WAL
-
-    def _create(self) -> None:
-        if str(self._pragma("journal_mode=WAL")).lower() != "wal" and self.path != ":memory:":
-            raise StoreError(f"{self.path!r}: cannot switch the journal to WAL mode")
-        with self._write() as db:
-            for statement in _SCHEMA:
-                db.execute(statement)
-            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-    # --- transactions -------------------------------------------------------------
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; any failure rolls back and raises StoreError."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path!r}: cannot start a transaction: {exc}") from None
-        try:
-            yield self._db
-        except BaseException as exc:
-            self._rollback()
-            if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"{self.path!r}: write failed: {exc}") from None
-            raise
-        else:
-            try:
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise StoreError(f"{self.path!r}: commit failed: {exc}") from None
-
-    def _rollback(self) -> None:
-        if self._db.in_transaction:
-            with suppress(sqlite3.Error):  # SQLite may have rolled back on its own
-                self._db.execute("ROLLBACK")
-
-    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-        try:
-            return self._db.execute(sql, args).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path!r}: read failed: {exc}") from None
-
-    def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
-        rows = self._rows(sql, args)
-        return rows[0] if rows else None
+    APPLICATION_ID = APPLICATION_ID
+    SCHEMA_VERSION = SCHEMA_VERSION
+    SCHEMA = _SCHEMA
+    TABLES = _TABLES
+    KIND = "server database"
+    PRAGMAS = ("foreign_keys = ON", "synchronous = NORMAL")  # durable enough with WAL
 
     def _pop(
         self, table: str, key: str, value: object, decode: Callable[[str, str], _T], what: str
@@ -277,18 +185,3 @@ class SqliteStore:
             decode_security(data, f"security info {endpoint!r}")
             for endpoint, data in self._rows("SELECT endpoint, data FROM security ORDER BY rowid")
         ]
-
-    # --- lifetime -----------------------------------------------------------------
-    def close(self) -> None:
-        self._db.close()
-
-    def __enter__(self) -> SqliteStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
