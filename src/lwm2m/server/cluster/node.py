@@ -248,8 +248,13 @@ class ClusterNode:
     # ----------------------------------------------------------------- membership
     async def _heartbeat_loop(self) -> None:
         failing = False
-        while True:
+        # The loop also ends on ``leaving``: on Python 3.11, ``asyncio.wait_for``
+        # swallows a cancel that arrives once the reply is in, so ``stop`` cannot
+        # count on the cancel alone.
+        while not self.leaving:
             await asyncio.sleep(self.heartbeat)
+            if self.leaving:
+                return
             try:
                 await self._beat()
             except (RedisUnavailable, TimeoutError) as exc:
@@ -267,6 +272,8 @@ class ClusterNode:
         info = json.dumps({"uris": list(self.uris), "devices": self.store.owned_count()})
         future = self.store.heartbeat(info)
         reply = await asyncio.wait_for(asyncio.wrap_future(future), self.dead_after)
+        if self.leaving:
+            return
         now_ms, infos, seen = int(reply[0]), reply[1], reply[2]
         assert self._loop is not None
         self._redis_ms, self._redis_at = now_ms, self._loop.time()
