@@ -57,8 +57,8 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 from lwm2m import formats
 from lwm2m.client.accounts import (
@@ -140,12 +140,27 @@ def _positive_lifetime(path: Path, value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+#: One instance of a persisted object, compactly: (object id, instance id, its
+#: resource ids, their values in the same order).
+_FrozenInstance: TypeAlias = tuple[int, int, tuple[int, ...], tuple[Any, ...]]
+
+
 @dataclass(slots=True)
 class _Factory:
-    """The configuration the application gave, before any saved state was put back."""
+    """The configuration the application gave, before any saved state was put back.
 
-    objects: dict[int, dict[int, dict[int, Any]]] = field(default_factory=dict)
-    resources: dict[Path, Any] = field(default_factory=dict)
+    Every client keeps it until a factory reset, so it is held in tuples: about
+    a third of the nested dicts it is rebuilt into when needed.
+    """
+
+    instances: tuple[_FrozenInstance, ...]
+    resources: tuple[tuple[Path, Any], ...]
+
+    def objects(self) -> dict[int, dict[int, dict[int, Any]]]:
+        out: dict[int, dict[int, dict[int, Any]]] = {}
+        for oid, iid, rids, values in self.instances:
+            out.setdefault(oid, {})[iid] = dict(zip(rids, values, strict=True))
+        return out
 
 
 # Registration states in which a server cannot be notified (Notification Storing applies).
@@ -160,6 +175,54 @@ _UNREACHABLE_STATES = frozenset(
         RegState.SLEEPING,
     }
 )
+
+
+class _Hooks:
+    """What the client's connections and observations ask of it.
+
+    One object per client instead of a bound method per callback: these live as
+    long as the client, and a fleet holds thousands of clients.
+    """
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    # ConnectionHooks
+    def security(self, key: int | None) -> dict[int, Any] | None:
+        return self._client._security_for(key)
+
+    def asleep(self, key: int | None) -> bool:
+        return self._client._asleep(key)
+
+    def on_request(self, conn: Connection, msg: Message, remote: Address) -> Awaitable[Message]:
+        return self._client._on_server_request(conn, msg, remote)
+
+    def on_observation(self, conn: Connection, obs: ServerObservation, active: bool) -> None:
+        self._client._on_observation(conn, obs, active)
+
+    # ObservationHost
+    def render(self, request: Message, context: ServerContext) -> Awaitable[Message]:
+        return self._client.engine.handle(request, context)
+
+    def connection(self, server: int) -> Connection | None:
+        return self._client._conns.get(server)
+
+    def server_value(self, server: int, rid: int, default: Any = None) -> Any:
+        return self._client._server_value(server, rid, default)
+
+    def reachable(self, server: int) -> bool:
+        return self._client._reachable(server)
+
+    def wake_up(self, server: int) -> None:
+        self._client._wake(server)
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._client._get_loop()
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        self._client._spawn(coro)
 
 
 class Client:
@@ -221,28 +284,15 @@ class Client:
         #: Called as ``setup(endpoint, short_server_id)`` (None: the bootstrap server) for
         #: every new connection Endpoint, before anything is sent on it.
         self.endpoint_setup: list[EndpointSetup] = []
-        self._conns = Connections(
-            self,
-            security=self._security_for,
-            asleep=self._asleep,
-            on_request=self._on_server_request,
-            on_observation=self._on_observation,
-        )
-        self._observations = ObservationManager(
-            self.store,
-            render=self.engine.handle,
-            connection=self._conns.get,
-            server_value=self._server_value,
-            reachable=self._reachable,
-            wake_up=self._wake,
-            loop=self._get_loop,
-            spawn=self._spawn,
-        )
+        hooks = _Hooks(self)
+        self._conns = Connections(self, hooks)
+        self._observations = ObservationManager(self.store, hooks)
         #: Where the state survives restarts (None: nothing is kept).
         self.state_store = StateStore(state_dir) if state_dir is not None else None
         #: Why the saved state was refused at the last start, if it was.
         self.state_problem: str | None = None
-        self._persistent: set[Path] = set()
+        #: Resources made persistent by :meth:`persist` (replaced, never changed in place).
+        self._persistent: frozenset[Path] = frozenset()
         self._factory: _Factory | None = None
         self._save_handle: asyncio.Handle | None = None
         self._conns.on_new_context = self._watch_context
@@ -377,7 +427,7 @@ class Client:
             rdef = self.store.registry.resource(path)
             if len(path) < 3 or rdef is None or not rdef.writable:
                 raise ValueError(f"{path}: only a writable resource can be made persistent")
-            self._persistent.add(path)
+            self._persistent = self._persistent | {path}
 
     async def factory_reset(self) -> None:
         """Forget the saved state and go back to the configuration the application gave.
@@ -395,8 +445,8 @@ class Client:
             self.state_store.erase()
         factory = self._factory
         if factory is not None:
-            self._replace_objects(factory.objects)
-            for path, value in factory.resources.items():
+            self._replace_objects(factory.objects())
+            for path, value in factory.resources:
                 self.store.set(path, value)
         for context in self._conns.contexts.values():
             context.attributes.clear()
@@ -553,9 +603,15 @@ class Client:
     # ------------------------------------------------------------ state
     def _restore_state(self) -> None:
         """Remember the application's configuration, then put the saved state back."""
+        store = self.store
         self._factory = _Factory(
-            {oid: self._object_values(oid) for oid in PERSISTED_OBJECTS},
-            {p: self.store.get(p) for p in self._persistent if self.store.exists(p)},
+            tuple(
+                (oid, iid, tuple(rids), tuple(store.get(Path(oid, iid, rid)) for rid in rids))
+                for oid in PERSISTED_OBJECTS
+                for iid in store.instance_ids(oid)
+                for rids in (store.resource_ids(oid, iid),)
+            ),
+            tuple((p, store.get(p)) for p in sorted(self._persistent) if store.exists(p)),
         )
         state_store = self.state_store
         if state_store is None:
@@ -684,14 +740,18 @@ class Client:
             return default
 
     def _security_for(self, key: int | None) -> dict[int, Any] | None:
-        security, _ = self._config_values()
-        for values in security.values():
-            is_bs = values.get(SEC_IS_BOOTSTRAP) is True
-            if (key is None and is_bs) or (
-                key is not None and values.get(SEC_SHORT_ID) == key and not is_bs
+        """The values of the Security instance of server ``key`` (None: bootstrap)."""
+        store = self.store
+        for iid in store.instance_ids(0):
+            present = store.resource_ids(0, iid)
+            is_bs = SEC_IS_BOOTSTRAP in present and store.get(Path(0, iid, SEC_IS_BOOTSTRAP))
+            if (key is None and is_bs is True) or (
+                key is not None
+                and is_bs is not True
+                and SEC_SHORT_ID in present
+                and store.get(Path(0, iid, SEC_SHORT_ID)) == key
             ):
-                found: dict[int, Any] = values
-                return found
+                return {rid: store.get(Path(0, iid, rid)) for rid in present}
         return None
 
     # ------------------------------------------------------------ actions
@@ -746,13 +806,12 @@ class Client:
         old = self._timers.pop((server, timer), None)
         if old is not None:
             old.cancel()
+        self._timers[(server, timer)] = loop.call_at(deadline, self._timer_fired, server, timer)
 
-        def fire() -> None:
-            self._timers.pop((server, timer), None)
-            if self._coord is not None:
-                self._execute(self._coord.timer_fired(server, timer, self._now()))
-
-        self._timers[(server, timer)] = loop.call_at(deadline, fire)
+    def _timer_fired(self, server: int | None, timer: Timer) -> None:
+        self._timers.pop((server, timer), None)
+        if self._coord is not None:
+            self._execute(self._coord.timer_fired(server, timer, self._now()))
 
     def _emit(self, event: Event) -> None:
         log.info("event %s server=%s %s", event.kind.name, event.server, event.detail)

@@ -16,12 +16,11 @@ waits for it.
 from __future__ import annotations
 
 import asyncio
-import functools
 import ipaddress
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -59,6 +58,23 @@ class ConnectionOptions(Protocol):
     endpoint_setup: list[EndpointSetup]
 
 
+class ConnectionHooks(Protocol):
+    """What the client answers for its connections (one object per client, not a
+    bound method per callback and connection)."""
+
+    def security(self, key: int | None) -> dict[int, Any] | None:
+        """The values of the Security instance of server ``key`` (None if none)."""
+
+    def asleep(self, key: int | None) -> bool:
+        """Whether that server's receiver is off (queue mode)."""
+
+    def on_request(self, conn: Connection, msg: Message, remote: Address) -> Awaitable[Message]:
+        """A request of the server, to answer."""
+
+    def on_observation(self, conn: Connection, obs: ServerObservation, active: bool) -> None:
+        """An observation of the server started (True) or ended (False)."""
+
+
 @dataclass(slots=True)
 class Connection:
     """One open connection: the endpoint to one server, and its requests in flight."""
@@ -68,36 +84,56 @@ class Connection:
     endpoint: Endpoint
     remote: Address
     context: ServerContext
-    #: Requests in flight, and the transport error that ended one of them early.
-    requests: set[asyncio.Task[Message]] = field(default_factory=set)
-    errors: dict[asyncio.Task[Message], OSError] = field(default_factory=dict)
+    hooks: ConnectionHooks
+    #: Requests in flight, and the transport error that ended one of them early;
+    #: None while there are none (most of a connection's life: no empty containers).
+    requests: set[asyncio.Task[Message]] | None = None
+    errors: dict[asyncio.Task[Message], OSError] | None = None
 
     async def request(self, msg: Message, timeout: float | None = None) -> Message:
         """One request to the server; a transport error raises TransportError."""
         task = asyncio.ensure_future(
             self.endpoint.request(msg, remote=self.remote, timeout=timeout)
         )
-        self.requests.add(task)
+        requests = self.requests
+        if requests is None:
+            requests = self.requests = set()
+        requests.add(task)
         try:
             return await task
         except asyncio.CancelledError:
-            error = self.errors.get(task)
+            error = None if self.errors is None else self.errors.get(task)
             current = asyncio.current_task()
             if error is None or (current is not None and current.cancelling()):
                 raise
             raise TransportError(f"{error}") from None
         finally:
-            self.requests.discard(task)
-            self.errors.pop(task, None)
+            requests.discard(task)
+            if not requests and self.requests is requests:
+                self.requests = None
+            if self.errors is not None:
+                self.errors.pop(task, None)
+                if not self.errors:
+                    self.errors = None
 
     def transport_error(self, exc: OSError, remote: Address | None) -> None:
         """ICMP unreachable, a failed send, a DTLS failure: the requests in flight fail now
         (as a network error) instead of waiting for their retransmissions to run out."""
         log.info("server %s: transport error %s", self.key, exc)
-        for task in list(self.requests):
+        for task in list(self.requests or ()):
             if not task.done():
+                if self.errors is None:
+                    self.errors = {}
                 self.errors[task] = exc
                 task.cancel()
+
+    def on_request(self, msg: Message, remote: Address) -> Awaitable[Message]:
+        """The endpoint's fallback handler: the server's requests."""
+        return self.hooks.on_request(self, msg, remote)
+
+    def on_observation(self, obs: ServerObservation, active: bool) -> None:
+        """The endpoint's observation listener."""
+        self.hooks.on_observation(self, obs, active)
 
 
 class ReceiveGate(TransportWrapper[DatagramTransport]):
@@ -108,12 +144,15 @@ class ReceiveGate(TransportWrapper[DatagramTransport]):
     acknowledged nor answered. ``asleep()`` is asked for every datagram.
     """
 
-    def __init__(self, inner: DatagramTransport, asleep: Callable[[], bool]) -> None:
-        self._asleep = asleep
+    __slots__ = ("_hooks", "_key")
+
+    def __init__(self, inner: DatagramTransport, hooks: ConnectionHooks, key: int | None) -> None:
+        self._hooks = hooks
+        self._key = key
         super().__init__(inner)
 
     def _received(self, data: bytes, remote: Address) -> None:
-        if self._asleep():
+        if self._hooks.asleep(self._key):
             log.debug("receiver off (queue mode): %d bytes from %s dropped", len(data), remote)
             return
         super()._received(data, remote)
@@ -122,34 +161,22 @@ class ReceiveGate(TransportWrapper[DatagramTransport]):
 class Connections:
     """The open connections of one client, by Short Server ID (None: bootstrap server).
 
-    The client supplies: ``security(key)``, the values of the Security instance
-    of server ``key`` (None if there is none); ``asleep(key)``, whether that
-    server's receiver is off (queue mode); and the hooks for the server's
-    requests and for observations starting (True) or ending (False).
+    The client supplies its settings (``options``) and its :class:`ConnectionHooks`.
     """
 
-    def __init__(
-        self,
-        options: ConnectionOptions,
-        *,
-        security: Callable[[int | None], dict[int, Any] | None],
-        asleep: Callable[[int | None], bool],
-        on_request: Callable[[Connection, Message, Address], Awaitable[Message]],
-        on_observation: Callable[[Connection, ServerObservation, bool], None],
-    ) -> None:
+    def __init__(self, options: ConnectionOptions, hooks: ConnectionHooks) -> None:
         self._options = options
-        self._security = security
-        self._asleep = asleep
-        self._on_request = on_request
-        self._on_observation = on_observation
+        self._hooks = hooks
         #: The connections opened and not closed since (an endpoint may have closed itself).
         self.open: dict[int | None, Connection] = {}
         #: Each server's context (its attributes); kept across reconnects.
         self.contexts: dict[int, ServerContext] = {}
         #: Called with every new server context (the client watches its attributes).
         self.on_new_context: Callable[[ServerContext], None] | None = None
-        self._locks: dict[int | None, asyncio.Lock] = {}
-        self._closing: set[asyncio.Task[None]] = set()
+        #: A lock per server while its connection is being opened, with how many
+        #: callers hold or wait for it (dropped at zero: nothing kept per server).
+        self._opening: dict[int | None, tuple[asyncio.Lock, int]] = {}
+        self._closing: set[asyncio.Task[None]] | None = None
 
     def context(self, key: int) -> ServerContext:
         """The context of server ``key`` (its attributes), created on first use."""
@@ -166,14 +193,25 @@ class Connections:
 
     async def connect(self, key: int | None) -> Connection:
         """The open connection to server ``key``; opened (once, whoever asks) when needed."""
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            conn = self.open.get(key)
-            if conn is not None and not conn.endpoint.closed:
-                return conn
-            conn = await self._open(key)
-            self.open[key] = conn
+        conn = self.open.get(key)
+        if conn is not None and not conn.endpoint.closed:
             return conn
+        lock, users = self._opening.get(key) or (asyncio.Lock(), 0)
+        self._opening[key] = (lock, users + 1)
+        try:
+            async with lock:
+                conn = self.open.get(key)
+                if conn is not None and not conn.endpoint.closed:
+                    return conn
+                conn = await self._open(key)
+                self.open[key] = conn
+                return conn
+        finally:
+            lock, users = self._opening[key]
+            if users == 1:
+                del self._opening[key]
+            else:
+                self._opening[key] = (lock, users - 1)
 
     def close(self, key: int | None) -> Connection | None:
         """Forget the connection to server ``key`` and close it in the background."""
@@ -206,11 +244,13 @@ class Connections:
     def _close_endpoint(self, endpoint: Endpoint) -> None:
         # Not a task that the client's stop cancels, or the socket would stay open.
         task = asyncio.ensure_future(endpoint.close())
+        if self._closing is None:
+            self._closing = set()
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
     async def _open(self, key: int | None) -> Connection:
-        security = self._security(key)
+        security = self._hooks.security(key)
         if security is None:
             raise OSError(f"no Security instance for server {key}")
         uri = str(security.get(SEC_URI, ""))
@@ -231,9 +271,9 @@ class Connections:
             endpoint = Endpoint(self._wrap(udp, key), params=options.transmission)
         bootstrap = ServerContext(short_id=0, is_bootstrap=True)
         context = bootstrap if key is None else self.context(key)
-        conn = Connection(key, uri, endpoint, remote, context)
-        endpoint.set_fallback_handler(functools.partial(self._on_request, conn))
-        endpoint.add_observation_listener(functools.partial(self._on_observation, conn))
+        conn = Connection(key, uri, endpoint, remote, context, self._hooks)
+        endpoint.set_fallback_handler(conn.on_request)
+        endpoint.add_observation_listener(conn.on_observation)
         endpoint.add_error_listener(conn.transport_error)
         for setup in options.endpoint_setup:
             try:
@@ -245,7 +285,7 @@ class Connections:
 
     def _wrap(self, transport: DatagramTransport, key: int | None) -> CountingTransport:
         """The queue-mode receive gate, then the traffic counter."""
-        gate = ReceiveGate(transport, functools.partial(self._asleep, key))
+        gate = ReceiveGate(transport, self._hooks, key)
         return CountingTransport(gate, self._options.traffic)
 
     async def _open_dtls(

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from lwm2m.client.accounts import SRV_PMAX, SRV_PMIN, SRV_STORING
 from lwm2m.client.attributes import Attributes
@@ -38,7 +38,7 @@ from lwm2m.coap.observe import ServerObservation
 from lwm2m.errors import ModelError, NotFound
 from lwm2m.model import Path, Value
 
-__all__ = ["ObservationManager", "Observed"]
+__all__ = ["ObservationHost", "ObservationManager", "Observed"]
 
 
 @dataclass(slots=True)
@@ -57,6 +57,29 @@ class Observed:
         return min(found) if found else None
 
 
+class ObservationHost(Protocol):
+    """What the client answers for its observations (one object per client)."""
+
+    def render(self, request: Message, context: ServerContext) -> Awaitable[Message]:
+        """Answer ``request`` again: the content of a notification."""
+
+    def connection(self, server: int) -> Connection | None:
+        """The open connection to ``server``, if any."""
+
+    def server_value(self, server: int, rid: int, default: Any = None) -> Any:
+        """A resource of that server's Server instance (``default`` if absent)."""
+
+    def reachable(self, server: int) -> bool:
+        """Whether a notification can be sent to ``server`` now."""
+
+    def wake_up(self, server: int) -> None:
+        """Queue mode: wake the client up to send a due notification."""
+
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+
+    def spawn(self, coro: Awaitable[Any]) -> None: ...
+
+
 class ObservationManager:
     """The observations of one client's servers, and their stored notifications.
 
@@ -69,26 +92,9 @@ class ObservationManager:
     and timers; ``spawn(coroutine)`` to run a sending task.
     """
 
-    def __init__(
-        self,
-        store: ObjectStore,
-        *,
-        render: Callable[[Message, ServerContext], Awaitable[Message]],
-        connection: Callable[[int], Connection | None],
-        server_value: Callable[[int, int, Any], Any],
-        reachable: Callable[[int], bool],
-        wake_up: Callable[[int], None],
-        loop: Callable[[], asyncio.AbstractEventLoop],
-        spawn: Callable[[Awaitable[Any]], None],
-    ) -> None:
+    def __init__(self, store: ObjectStore, host: ObservationHost) -> None:
         self._store = store
-        self._render = render
-        self._connection = connection
-        self._server_value = server_value
-        self._reachable = reachable
-        self._wake_up = wake_up
-        self._loop = loop
-        self._spawn = spawn
+        self._host = host
         #: id(ServerObservation) -> state
         self.observed: dict[int, Observed] = {}
 
@@ -123,7 +129,7 @@ class ObservationManager:
         5.1.2): each rule of that server takes the attributes now in force, and
         its timer is armed again (a new pmax counts from the last notification).
         """
-        conn = None if ssid is None else self._connection(ssid)
+        conn = None if ssid is None else self._host.connection(ssid)
         if conn is None:
             return
         for state in list(self.observed.values()):
@@ -147,12 +153,12 @@ class ObservationManager:
 
     def flush_stored(self, ssid: int) -> None:
         """Send what was stored for server ``ssid`` (it is reachable again)."""
-        conn = self._connection(ssid)
+        conn = self._host.connection(ssid)
         if conn is None:
             return
         for state in self.observed.values():
             if state.server == ssid and state.stored:
-                self._spawn(self._deliver_stored(conn, state))
+                self._host.spawn(self._deliver_stored(conn, state))
 
     def forget(self, ssid: int | None) -> None:
         """Drop the observations of server ``ssid`` (its connection is closed)."""
@@ -170,14 +176,14 @@ class ObservationManager:
 
     # ------------------------------------------------------------ timing
     def _now(self) -> float:
-        return self._loop().time()
+        return self._host.loop().time()
 
     def _effective_attributes(self, ssid: int, context: ServerContext, path: Path) -> Attributes:
         """The attributes in force at ``path`` for server ``ssid`` (Core TS 1.1 5.1.2):
         the Server object's defaults, then the object's, instance's, resource's own."""
         defaults: Attributes = {}
-        pmin = self._server_value(ssid, SRV_PMIN, None)
-        pmax = self._server_value(ssid, SRV_PMAX, None)
+        pmin = self._host.server_value(ssid, SRV_PMIN, None)
+        pmax = self._host.server_value(ssid, SRV_PMAX, None)
         if isinstance(pmin, int):
             defaults["pmin"] = float(pmin)
         if isinstance(pmax, int):
@@ -201,7 +207,7 @@ class ObservationManager:
         deadline = state.deadline()
         if deadline is None:
             return
-        loop = self._loop()
+        loop = self._host.loop()
         state.timer = loop.call_at(max(deadline, loop.time()), self._due, state)
 
     def _due(self, state: Observed) -> None:
@@ -218,24 +224,24 @@ class ObservationManager:
                 due = rule.on_change(now, self._value(path))
                 notify = notify or (due is not None and due <= now)
         if notify:
-            self._spawn(self._send_notification(state))
+            self._host.spawn(self._send_notification(state))
         self._arm(state)
 
     # ------------------------------------------------------------ sending
     async def _send_notification(self, state: Observed) -> None:
-        conn = self._connection(state.server)
+        conn = self._host.connection(state.server)
         if conn is None:
             return
         obs = state.observation
-        response = await self._render(obs.request, conn.context)
+        response = await self._host.render(obs.request, conn.context)
         now = self._now()
         for path, rule in state.rules.items():
             rule.sent(now, self._value(path))
         self._arm(state)
-        if not self._reachable(state.server):
-            if self._server_value(state.server, SRV_STORING, False) is True:
+        if not self._host.reachable(state.server):
+            if self._host.server_value(state.server, SRV_STORING, False) is True:
                 state.stored.append(response)
-            self._wake_up(state.server)
+            self._host.wake_up(state.server)
             return
         if state.stored:
             state.stored.append(response)  # behind the stored ones still being delivered

@@ -35,18 +35,31 @@ class _Recorder(DatagramTransport):
         self._on_datagram(data, ("127.0.0.1", 5683))
 
 
+class _Sleepy:
+    """The one ConnectionHooks method a gate asks: whether server ``key`` sleeps."""
+
+    def __init__(self, asleep: bool) -> None:
+        self.asleep_now = asleep
+        self.asked: list[int | None] = []
+
+    def asleep(self, key: int | None) -> bool:
+        self.asked.append(key)
+        return self.asleep_now
+
+
 def test_receive_gate_drops_datagrams_only_while_asleep() -> None:
     inner = _Recorder()
-    asleep = False
-    gate = ReceiveGate(inner, lambda: asleep)
+    hooks = _Sleepy(False)
+    gate = ReceiveGate(inner, hooks, 101)  # type: ignore[arg-type]
     received: list[bytes] = []
     gate.set_callbacks(lambda data, remote: received.append(data), lambda exc, remote: None)
     inner.deliver(b"one")
-    asleep = True
+    hooks.asleep_now = True
     inner.deliver(b"two")  # receiver off: lost, as for a device whose radio is off
-    asleep = False
+    hooks.asleep_now = False
     inner.deliver(b"three")
     assert received == [b"one", b"three"]
+    assert hooks.asked == [101, 101, 101]  # asked about its own server each time
     gate.send(b"out", ("127.0.0.1", 5683))  # sending is never gated
     assert inner.sent == [(b"out", ("127.0.0.1", 5683))]
     assert gate.local_address == ("127.0.0.1", 5000)
@@ -56,7 +69,7 @@ def test_receive_gate_drops_datagrams_only_while_asleep() -> None:
 
 def test_receive_gate_passes_errors_through() -> None:
     inner = _Recorder()
-    gate = ReceiveGate(inner, lambda: True)
+    gate = ReceiveGate(inner, _Sleepy(True), None)  # type: ignore[arg-type]
     errors: list[OSError] = []
     gate.set_callbacks(lambda data, remote: None, lambda exc, remote: errors.append(exc))
     inner._on_error(ConnectionRefusedError("refused"), None)
