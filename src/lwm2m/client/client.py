@@ -140,6 +140,8 @@ def _positive_lifetime(path: Path, value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+_NO_PATHS: frozenset[Path] = frozenset()
+
 #: One instance of a persisted object, compactly: (object id, instance id, its
 #: resource ids, their values in the same order).
 _FrozenInstance: TypeAlias = tuple[int, int, tuple[int, ...], tuple[Any, ...]]
@@ -276,7 +278,7 @@ class Client:
         self._events: EventHub[Event] = EventHub(self._spawn, logger=log)
         self._coord: RdCoordinator | None = None
         self._timers: dict[tuple[int | None, Timer], asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] | None = None  # None while there are none
         self._registered_from: dict[int, Address] = {}  # local address of the last Register
         self._snapshot: tuple[dict[int, Any], dict[int, Any]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -292,7 +294,7 @@ class Client:
         #: Why the saved state was refused at the last start, if it was.
         self.state_problem: str | None = None
         #: Resources made persistent by :meth:`persist` (replaced, never changed in place).
-        self._persistent: frozenset[Path] = frozenset()
+        self._persistent: frozenset[Path] = _NO_PATHS
         self._factory: _Factory | None = None
         self._save_handle: asyncio.Handle | None = None
         self._conns.on_new_context = self._watch_context
@@ -554,10 +556,11 @@ class Client:
             handle.cancel()
         self._timers.clear()
         self._observations.clear()
-        for task in list(self._tasks):
+        tasks = list(self._tasks or ())
+        for task in tasks:
             task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
         self._conns.close_all()
         await self._conns.wait_closed()
 
@@ -798,8 +801,16 @@ class Client:
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if self._tasks is not None:
+            self._tasks.discard(task)
+            if not self._tasks:
+                self._tasks = None
 
     def _set_timer(self, server: int | None, timer: Timer, deadline: float) -> None:
         loop = self._get_loop()

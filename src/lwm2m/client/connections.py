@@ -175,7 +175,7 @@ class Connections:
         self.on_new_context: Callable[[ServerContext], None] | None = None
         #: A lock per server while its connection is being opened, with how many
         #: callers hold or wait for it (dropped at zero: nothing kept per server).
-        self._opening: dict[int | None, tuple[asyncio.Lock, int]] = {}
+        self._opening: dict[int | None, tuple[asyncio.Lock, int]] | None = None
         self._closing: set[asyncio.Task[None]] | None = None
 
     def context(self, key: int) -> ServerContext:
@@ -196,6 +196,8 @@ class Connections:
         conn = self.open.get(key)
         if conn is not None and not conn.endpoint.closed:
             return conn
+        if self._opening is None:
+            self._opening = {}
         lock, users = self._opening.get(key) or (asyncio.Lock(), 0)
         self._opening[key] = (lock, users + 1)
         try:
@@ -208,10 +210,12 @@ class Connections:
                 return conn
         finally:
             lock, users = self._opening[key]
-            if users == 1:
+            if users > 1:
+                self._opening[key] = (lock, users - 1)
+            elif len(self._opening) > 1:
                 del self._opening[key]
             else:
-                self._opening[key] = (lock, users - 1)
+                self._opening = None  # a dict keeps its table once grown
 
     def close(self, key: int | None) -> Connection | None:
         """Forget the connection to server ``key`` and close it in the background."""

@@ -798,6 +798,18 @@ def _classify(kind: _Kind, code: object, location: Sequence[object]) -> tuple[In
 class _Machine:
     """Table lookup, step dispatch, timer bookkeeping; shared by both machines."""
 
+    # Slots: a client holds one machine per server for its whole life.
+    __slots__ = (
+        "_answered",
+        "_armed",
+        "_inflight",
+        "_next_token",
+        "_out",
+        "_server",
+        "_state_value",
+        "failures",
+    )
+
     _table: Mapping[tuple[Any, Input], Rule]
     _timers_in_state: Mapping[Any, frozenset[Timer]]
 
@@ -941,6 +953,24 @@ class _Machine:
 
 class RegistrationMachine(_Machine):
     """Registration with one LwM2M server (see the module docstring)."""
+
+    __slots__ = (
+        "_acked",
+        "_disable_timeout",
+        "_expires",
+        "_location",
+        "_objects_generation",
+        "_sequence_failures",
+        "_sequences",
+        "_update_pending",
+        "_versions",
+        "account",
+        "register_failures",
+        "registered_once",
+        "registration_failed",
+        "settings",
+        "version",
+    )
 
     _table = REGISTRATION_TABLE
     _timers_in_state = REGISTRATION_TIMERS
@@ -1343,6 +1373,8 @@ class RegistrationMachine(_Machine):
 
 class BootstrapMachine(_Machine):
     """Client-initiated bootstrap with the bootstrap server (see the module docstring)."""
+
+    __slots__ = ("_resume", "hold_off", "settings")
 
     _table = BOOTSTRAP_TABLE
     _timers_in_state = BOOTSTRAP_TIMERS
