@@ -48,6 +48,10 @@ def _ignore_error(exc: OSError, remote: Address | None) -> None:
 class DatagramTransport(abc.ABC):
     """Abstract datagram transport (UDP, DTLS)."""
 
+    # Slots all the way down: a fleet holds a few transports per simulated device
+    # and a __dict__ per instance would be most of their size.
+    __slots__ = ("_on_datagram", "_on_error")
+
     def __init__(self) -> None:
         self._on_datagram: ReceiveCallback = _ignore_datagram
         self._on_error: ErrorCallback = _ignore_error
@@ -94,10 +98,26 @@ class TransportWrapper(DatagramTransport, Generic[_Inner]):
     those of ``inner``.
     """
 
+    __slots__ = ("_inner",)
+
     def __init__(self, inner: _Inner) -> None:
         super().__init__()
         self._inner = inner
-        inner.set_callbacks(self._received, self._error)
+        self._attach()
+
+    def set_callbacks(self, on_datagram: ReceiveCallback, on_error: ErrorCallback) -> None:
+        super().set_callbacks(on_datagram, on_error)
+        self._attach()
+
+    def _attach(self) -> None:
+        # A hook the subclass does not extend is skipped: ``inner`` calls the
+        # callback above directly, which saves a bound method per wrapper (a
+        # fleet has two wrappers per device) and a call per datagram or error.
+        cls = type(self)
+        self._inner.set_callbacks(
+            self._on_datagram if cls._received is TransportWrapper._received else self._received,
+            self._on_error if cls._error is TransportWrapper._error else self._error,
+        )
 
     @property
     def inner(self) -> _Inner:

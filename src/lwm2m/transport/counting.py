@@ -75,6 +75,8 @@ class CountingTransport(TransportWrapper[DatagramTransport]):
     closed transport, which the inner transport reports as errors, are not.
     """
 
+    __slots__ = ("counters",)
+
     def __init__(self, inner: DatagramTransport, counters: TrafficCounters) -> None:
         self.counters = counters
         super().__init__(inner)

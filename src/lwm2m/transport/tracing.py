@@ -23,6 +23,8 @@ TraceCallback = Callable[[bytes, Address, bool], None]
 class TracingTransport(TransportWrapper[DatagramTransport]):
     """``inner`` with a per-peer trace of what goes in and out."""
 
+    __slots__ = ("_watched",)
+
     def __init__(self, inner: DatagramTransport) -> None:
         super().__init__(inner)
         self._watched: dict[Address, TraceCallback] = {}

@@ -9,57 +9,51 @@ Errors the kernel reports (ICMP port unreachable and the like, or a failing
 ``sendto``) are handed to the error callback, never raised into the loop.
 When the error surfaces synchronously inside :meth:`UdpTransport.send` the
 peer address is passed along; otherwise it is ``None``.
+
+The socket is driven with ``loop.add_reader`` and direct ``sendto`` calls
+rather than ``loop.create_datagram_endpoint``: an asyncio datagram transport
+keeps a protocol, an extra-info dict and an empty 760-byte send deque per
+socket, which dominated the footprint of a fleet of simulated devices (one
+socket each). Here an idle socket holds the socket and a few slots; a send
+queue exists only while the kernel buffer is full.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import sys
+from collections import deque
 
-from .base import Address, DatagramTransport, ErrorCallback, ReceiveCallback
+from .base import Address, DatagramTransport
 
 __all__ = ["UdpTransport"]
 
-
-class _Protocol(asyncio.DatagramProtocol):
-    __slots__ = ("owner",)
-
-    def __init__(self, owner: UdpTransport) -> None:
-        self.owner = owner
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        if len(addr) != 2:
-            addr = addr[:2]  # IPv6: drop flowinfo/scope_id (scope is in the host text)
-        self.owner._on_datagram(data, addr)  # type: ignore[arg-type]
+MAX_DATAGRAM = 65536
+"""recvfrom buffer: larger than any UDP payload (65507 bytes over IPv4, 65527 over
+IPv6 without jumbograms), so a datagram is never truncated. asyncio asked for
+256 KiB, which only made each receive allocate a bigger temporary."""
 
 
-class _Protocol4(_Protocol):
-    """IPv4 socket: peers already are ``(host, port)``, so the event loop hands each
-    datagram straight to the receive callback (installed here by ``set_callbacks``)."""
-
-    __slots__ = ("datagram_received",)
-
-    def __init__(self, owner: UdpTransport) -> None:
-        super().__init__(owner)
-        self.datagram_received = owner._on_datagram  # type: ignore[assignment]
-
-    def error_received(self, exc: Exception) -> None:
-        owner = self.owner
-        if isinstance(exc, OSError):
-            owner._on_error(exc, owner._sending_to)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.owner._closed = True
+def _os_error(exc: Exception) -> OSError:
+    return exc if isinstance(exc, OSError) else OSError(str(exc))
 
 
 class UdpTransport(DatagramTransport):
     """One bound UDP socket driven by the asyncio event loop."""
 
+    __slots__ = ("_closed", "_connected", "_local", "_loop", "_queue", "_sock")
+
+    # Set by create() together with the socket; only read while there is one.
+    _loop: asyncio.AbstractEventLoop
+
     def __init__(self) -> None:
         super().__init__()
-        self._transport: asyncio.DatagramTransport | None = None
-        self._protocol: _Protocol | None = None
-        self._sending_to: Address | None = None
+        self._sock: socket.socket | None = None
+        # Datagrams waiting for room in the kernel buffer; None (not an empty
+        # deque, 760 bytes) while everything went straight out.
+        self._queue: deque[tuple[bytes, Address]] | None = None
+        self._connected = False
         self._closed = False
         self._local: Address = ("", 0)
 
@@ -94,40 +88,110 @@ class UdpTransport(DatagramTransport):
             if connect is not None:
                 sock.connect(connect)
             sock.setblocking(False)
+            local = sock.getsockname()
+            loop.add_reader(sock.fileno(), self._read_ready)
         except BaseException:
             sock.close()
             raise
-        protocol = _Protocol4(self) if family == socket.AF_INET else _Protocol(self)
-        transport, _ = await loop.create_datagram_endpoint(lambda: protocol, sock=sock)
-        self._protocol = protocol
-        self._transport = transport
-        local = sock.getsockname()
-        self._local = (local[0], local[1])
+        self._sock = sock
+        self._loop = loop
+        self._connected = connect is not None
+        # Interned: the many sockets of a fleet share one host string.
+        self._local = (sys.intern(local[0]), local[1])
         return self
 
-    def set_callbacks(self, on_datagram: ReceiveCallback, on_error: ErrorCallback) -> None:
-        super().set_callbacks(on_datagram, on_error)
-        if isinstance(self._protocol, _Protocol4):
-            self._protocol.datagram_received = on_datagram  # type: ignore[assignment]
+    def _read_ready(self) -> None:
+        # One datagram per wake-up, as asyncio's datagram transport does: the
+        # loop serves every other ready socket before this one again.
+        sock = self._sock
+        if sock is None or self._closed:
+            return  # a wake-up already queued when close() ran
+        try:
+            data, addr = sock.recvfrom(MAX_DATAGRAM)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:  # an ICMP error queued on the socket
+            self._on_error(exc, None)
+            return
+        except Exception as exc:
+            self._fatal(exc, "Fatal read error on datagram transport")
+            return
+        if len(addr) != 2:
+            addr = addr[:2]  # IPv6: drop flowinfo/scope_id (scope is in the host text)
+        self._on_datagram(data, addr)
+
+    def _send_now(self, sock: socket.socket, data: bytes, remote: Address) -> None:
+        if self._connected:
+            sock.send(data)  # a connected socket has one peer: ``remote`` is it
+        else:
+            sock.sendto(data, remote)
 
     def send(self, data: bytes, remote: Address) -> None:
-        transport = self._transport
-        if transport is None or self._closed:
+        sock = self._sock
+        if sock is None or self._closed:
             self._on_error(OSError("transport is closed"), remote)
             return
-        self._sending_to = remote
+        if not data:
+            return  # dropped, not sent, as asyncio (Python 3.11) did
+        queue = self._queue
+        if queue is not None:
+            queue.append((bytes(data), remote))  # keep the order behind what waits
+            return
         try:
-            transport.sendto(data, remote)
-        except (OSError, ValueError, TypeError) as exc:
-            err = exc if isinstance(exc, OSError) else OSError(str(exc))
-            self._on_error(err, remote)
-        finally:
-            self._sending_to = None
+            self._send_now(sock, data, remote)
+        except (BlockingIOError, InterruptedError):
+            # Kernel buffer full: queue until the socket is writable again.
+            self._queue = deque(((bytes(data), remote),))
+            self._loop.add_writer(sock.fileno(), self._write_ready)
+        except Exception as exc:  # also a bad address or data: reported, never raised
+            self._on_error(_os_error(exc), remote)
+
+    def _write_ready(self) -> None:
+        sock = self._sock
+        queue = self._queue
+        if sock is None or queue is None:
+            return
+        while queue:
+            data, remote = queue.popleft()  # before the callback: a failing one is not retried
+            try:
+                self._send_now(sock, data, remote)
+            except (BlockingIOError, InterruptedError):
+                queue.appendleft((data, remote))  # still full: wait for the next writable event
+                return
+            except Exception as exc:
+                # Asynchronous, like ICMP errors: no peer (see the module docstring).
+                self._on_error(_os_error(exc), None)
+        self._drop_queue(sock)
+        if self._closed:
+            self._release(sock)  # close() waited for the queue to drain
+
+    def _drop_queue(self, sock: socket.socket) -> None:
+        if self._queue is not None:
+            self._queue = None  # back to the idle footprint
+            self._loop.remove_writer(sock.fileno())
+
+    def _fatal(self, exc: Exception, message: str) -> None:
+        # What asyncio's transport did with an unexpected exception: report it to
+        # the loop's exception handler and drop the socket, queued datagrams too.
+        self._loop.call_exception_handler({"message": message, "exception": exc, "transport": self})
+        if self._sock is not None:
+            self._drop_queue(self._sock)
+        self.close()
 
     def close(self) -> None:
-        if self._transport is not None and not self._closed:
-            self._closed = True
-            self._transport.close()
+        """Stop receiving at once; datagrams still queued for the kernel go out
+        first (as with asyncio's transport), then the socket is closed."""
+        sock = self._sock
+        if sock is None or self._closed:
+            return
+        self._closed = True
+        self._loop.remove_reader(sock.fileno())
+        if self._queue is None:
+            self._release(sock)
+
+    def _release(self, sock: socket.socket) -> None:
+        self._sock = None
+        sock.close()
 
     @property
     def local_address(self) -> Address:
