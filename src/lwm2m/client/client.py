@@ -297,7 +297,8 @@ class Client:
         self._persistent: frozenset[Path] = _NO_PATHS
         self._factory: _Factory | None = None
         self._save_handle: asyncio.Handle | None = None
-        self._conns.on_new_context = self._watch_context
+        if self.state_store is not None:  # saved attributes: save again on change
+            self._conns.on_new_context = self._watch_context
         self.store.add_listener(self._on_store_change)
         # Core TS 1.1 E.2: a Lifetime is a positive number of seconds; a server writing
         # 0 or less gets 4.00 and nothing is stored.
