@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from lwm2m.coap.endpoint import Endpoint
+from lwm2m.coap.errors import RequestTimeout
 from lwm2m.coap.message import Message
 from lwm2m.coap.numbers import Code
 from lwm2m.fleet.device import (
@@ -26,6 +28,7 @@ from lwm2m.fleet.device import (
 from lwm2m.fleet.metrics import FleetMetrics, Samples, WorkerStats, percentile
 from lwm2m.fleet.report import plot, result_line, summary
 from lwm2m.objects.firmware_errors import IntegrityCheckFailed
+from lwm2m.transport.base import Address
 
 
 @pytest.mark.parametrize(
@@ -173,3 +176,53 @@ def test_the_report_summary_result_line_and_plots(tmp_path: Path) -> None:
     plot(doc, tmp_path / "fleet.html")
     page = (tmp_path / "fleet.html").read_text()
     assert "data:image/png;base64," in page and result_line(doc) in page
+
+
+async def test_the_probe_times_requests_and_counts_notifications_of_its_endpoints() -> None:
+    """One probe instruments every endpoint through its hooks: no wrapper per endpoint."""
+    samples: list[tuple[str, bool, str]] = []
+    probe = Probe(lambda op, end, latency, ok, cause: samples.append((op, ok, cause)))
+    server = await Endpoint.create_udp("127.0.0.1", 0)
+    device = await Endpoint.create_udp("127.0.0.1", 0)
+    try:
+        probe.setup(device, 1)
+        assert device.hooks is probe
+        server.add_resource("/rd", lambda r, a: Message(code=Code.CREATED))
+        server.add_resource("/rd/abc", lambda r, a: Message(code=Code.NOT_FOUND))
+
+        async def silent(request: Message, remote: Address) -> Message:
+            await asyncio.sleep(10)
+            return Message(code=Code.CHANGED)
+
+        server.add_resource("/dp", silent)
+        device.add_resource(
+            "/3/0", lambda r, a: Message.response_to(r, Code.CONTENT, b"x", observe=0)
+        )
+        remote = server.local_address
+        await device.request(Message.request(Code.POST, "/rd"), remote=remote)
+        await device.request(Message.request(Code.POST, "/rd/abc"), remote=remote)
+        await device.request(Message.request(Code.GET, "/rd"), remote=remote)  # not timed
+        with pytest.raises(RequestTimeout):
+            await device.request(Message.request(Code.POST, "/dp"), remote=remote, timeout=0.2)
+        cancelled = asyncio.ensure_future(
+            device.request(Message.request(Code.POST, "/dp"), remote=remote)
+        )
+        await asyncio.sleep(0.05)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert samples == [
+            ("register", True, ""),
+            ("update", False, "4.04"),
+            ("send", False, "timeout"),
+        ]
+        obs = await server.observe("/3/0", remote=device.local_address, timeout=5)
+        assert probe.observations_started == 1 and probe.observations_active == 1
+        [observation] = device.observations()
+        device.push_notification(observation, Message(code=Code.CONTENT, payload=b"y"))
+        assert probe.notifications == 1
+        await obs.cancel()
+        assert probe.observations_active == 0
+    finally:
+        await device.close()
+        await server.close()

@@ -129,6 +129,8 @@ class Block2Cache:
     after they were stored; :meth:`next_expiry` tells when the next one does.
     """
 
+    __slots__ = ("_entries", "_per_peer", "lifetime", "limit", "max_body_size", "per_peer")
+
     def __init__(
         self,
         lifetime: float,
@@ -254,6 +256,17 @@ class Block1Receiver:
     A transfer without a block for ``lifetime`` seconds is dropped by
     :meth:`expire`; :meth:`next_expiry` tells when that is next due.
     """
+
+    __slots__ = (
+        "_partial",
+        "budget",
+        "buffered",
+        "lifetime",
+        "max_body_size",
+        "max_buffered",
+        "retry_after",
+        "szx",
+    )
 
     def __init__(
         self,
@@ -466,6 +479,16 @@ class Block1Stream:
     the reassembled transfers of the same endpoint): a block 0 that would
     start one more gets 5.03 with Max-Age ``retry_after``.
     """
+
+    __slots__ = (
+        "_aborted",
+        "_transfers",
+        "budget",
+        "idle_timeout",
+        "max_size",
+        "retry_after",
+        "szx",
+    )
 
     def __init__(
         self,

@@ -109,6 +109,17 @@ interval. ``ep.held()`` tells what is held now::
     ep = Endpoint(transport, limits=Limits(block1_per_peer=4, transfer_timeout=60))
     ep.held()       # {"block1": 0, "block1_bytes": 0, "block2": 0, "pending": 0, ...}
 
+Instrumentation. ``ep.hooks = hooks`` (an :class:`EndpointHooks`; one object can
+serve any number of endpoints, every call names the endpoint) is told about every
+call of ``request`` (and ``get``/``post``/``put``/``delete``), every
+``push_notification`` and every observer added or removed::
+
+    ep.hooks = probe                # probe.request_started(ep, message) -> state, ...
+
+Memory: a process may hold thousands of endpoints (a simulated fleet), so an
+endpoint has slots and makes its block-wise, Observe and bookkeeping
+containers when they are first needed.
+
 Timers: all protocol timers live in the message layer; the endpoint keeps a
 single event-loop timer armed for the earliest deadline, and one more for the
 earliest expiry of a partial block-wise transfer (reassembly or kept Block2
@@ -167,7 +178,14 @@ from .message import BlockOption, Message, encode_uint, split_path
 from .numbers import Code, OptionNumber, Type, dotted
 from .observe import Observation, ObservationRegistry, ServerObservation
 
-__all__ = ["Block1StreamHandler", "Endpoint", "Handler", "StreamAbort", "StreamAbortListener"]
+__all__ = [
+    "Block1StreamHandler",
+    "Endpoint",
+    "EndpointHooks",
+    "Handler",
+    "StreamAbort",
+    "StreamAbortListener",
+]
 
 logger = logging.getLogger("lwm2m.coap")
 
@@ -175,6 +193,7 @@ Handler = Callable[[Message, Address], Awaitable[Message] | Message]
 ObservationListener = Callable[[ServerObservation, bool], None]
 Block1StreamHandler = Callable[[Message, Address, int, bytes, bool], Awaitable[Message | None]]
 StreamAbortListener = Callable[[Address, StreamAbort], None]
+ErrorListener = Callable[[OSError, Address | None], None]
 
 _OBSERVE = int(OptionNumber.OBSERVE)
 _BLOCK1 = int(OptionNumber.BLOCK1)
@@ -184,6 +203,8 @@ _SPECIAL = frozenset((_OBSERVE, _BLOCK1, _BLOCK2))
 _Future = asyncio.Future
 _INFINITY = float("inf")
 _T = TypeVar("_T")
+#: The bounds of every endpoint not given its own (frozen, so one object serves all).
+_DEFAULT_LIMITS = Limits()
 
 
 class _Resumed:
@@ -265,6 +286,44 @@ class _StreamRoute:
         self.timer: asyncio.TimerHandle | None = None
 
 
+class EndpointHooks:
+    """Instrumentation of endpoints from outside, e.g. timing for a load generator.
+
+    Set one object as ``endpoint.hooks`` of any number of endpoints: every call
+    names the endpoint, so nothing needs to be made per endpoint. The methods
+    here do nothing; override those of interest.
+    """
+
+    __slots__ = ()
+
+    def request_started(self, endpoint: Endpoint, request: Message) -> object:
+        """:meth:`Endpoint.request` (also ``get``/``post``/...) is about to send ``request``.
+
+        What this returns is handed to :meth:`request_ended`; None means not
+        interested (:meth:`request_ended` is not called then).
+        """
+        return None
+
+    def request_ended(
+        self,
+        endpoint: Endpoint,
+        state: object,
+        response: Message | None,
+        error: BaseException | None,
+    ) -> None:
+        """The request ended with ``response``, or raised ``error`` (cancellation included)."""
+
+    def notification_pushed(
+        self, endpoint: Endpoint, observation: ServerObservation, response: Message
+    ) -> None:
+        """:meth:`Endpoint.push_notification` was called (before anything is sent)."""
+
+    def observation_changed(
+        self, endpoint: Endpoint, observation: ServerObservation, active: bool
+    ) -> None:
+        """An observer was added (``active``) or removed, after the observation listeners."""
+
+
 def _loop_clock(loop: asyncio.AbstractEventLoop) -> Callable[[], float]:
     """``loop.time``, or the function behind it when that is the stock one (no Python frame)."""
     if getattr(loop.time, "__func__", None) is asyncio.BaseEventLoop.time:
@@ -278,6 +337,46 @@ def _error_response(code: Code, text: str) -> Message:
 
 class Endpoint:
     """A CoAP endpoint bound to one datagram transport (see the module docstring)."""
+
+    # A fleet process holds thousands of endpoints: slots instead of a __dict__
+    # (more than 30 attributes make that a 1.5 KB dict of its own).
+    __slots__ = (
+        "_addr_cache",
+        "_block1",
+        "_block1_budget",
+        "_block2_cache",
+        "_block_size",
+        "_clock",
+        "_closed",
+        "_completing",
+        "_error_listeners",
+        "_fallback",
+        "_flushing",
+        "_ipv6",
+        "_layer",
+        "_limits",
+        "_loop",
+        "_max_body",
+        "_notify_con_every",
+        "_notify_con_interval",
+        "_observation_listeners",
+        "_pending",
+        "_registry",
+        "_resolved_from",
+        "_resolved_to",
+        "_resources",
+        "_streams",
+        "_szx",
+        "_tasks",
+        "_timer",
+        "_timer_at",
+        "_transfer_timeout",
+        "_transfer_timer",
+        "_transfer_timer_at",
+        "_transport",
+        "_warning_gate",
+        "hooks",
+    )
 
     def __init__(
         self,
@@ -295,12 +394,12 @@ class Endpoint:
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._transport = transport
-        dedup = dedup_limit if dedup_limit is not None else (limits or Limits()).dedup_total
+        limits = limits if limits is not None else _DEFAULT_LIMITS
+        dedup = dedup_limit if dedup_limit is not None else limits.dedup_total
         self._layer = MessageLayer(params, rng=rng, dedup_limit=dedup)
         self._clock: Callable[[], float] = clock if clock is not None else _loop_clock(self._loop)
         self._szx = BlockOption.szx_for_size(block_size)
         self._block_size = block_size
-        limits = limits if limits is not None else Limits()
         self._limits = limits
         if max_body_size is None:
             max_body_size = limits.max_body_size
@@ -310,50 +409,42 @@ class Endpoint:
             if limits.transfer_timeout is not None
             else self._layer.params.exchange_lifetime
         )
+        self._notify_con_every = notify_con_every
+        self._notify_con_interval = notify_con_interval
         self._block1_budget = PeerCounts(limits.block1_per_peer, limits.block1_total)
-        self._block1 = Block1Receiver(
-            max_body_size,
-            self._szx,
-            self._transfer_timeout,
-            budget=self._block1_budget,
-            max_buffered=limits.block1_buffered_total,
-            retry_after=limits.retry_after,
-        )
-        self._block2_cache = Block2Cache(
-            self._transfer_timeout,
-            limits.block2_total,
-            per_peer=limits.block2_per_peer,
-            max_body_size=max_body_size,
-        )
-        self._registry = ObservationRegistry(
-            notify_con_every,
-            notify_con_interval,
-            per_peer=limits.observations_per_peer,
-            total=limits.observations_total,
-        )
+        # Made on first use (most endpoints never see a block-wise transfer, an
+        # observer or a refusal): see _receiver(), _block2_store(), _observers(), _warn().
+        self._block1: Block1Receiver | None = None
+        self._block2_cache: Block2Cache | None = None
+        self._registry: ObservationRegistry | None = None
+        self._warning_gate: WarningGate | None = None
         # Requests whose handler is still running (it suspended), per peer and in all.
         self._pending = PeerCounts(limits.pending_per_peer, limits.pending_total)
-        self._warn = WarningGate(logger, limits.warning_interval)
         self._transfer_timer: asyncio.TimerHandle | None = None
         self._transfer_timer_at = _INFINITY
         # Client role: observations whose large notification is being fetched, and
-        # the newest first block that arrived meanwhile.
-        self._completing: dict[Observation, Message | None] = {}
-        self._observation_listeners: list[ObservationListener] = []
-        self._resources: dict[tuple[str, ...], Handler] = {}
-        self._streams: dict[tuple[str, ...], _StreamRoute] = {}
+        # the newest first block that arrived meanwhile (None: none yet).
+        self._completing: dict[Observation, Message | None] | None = None
+        self._observation_listeners: tuple[ObservationListener, ...] = ()
+        self._resources: dict[tuple[str, ...], Handler] | None = None
+        self._streams: dict[tuple[str, ...], _StreamRoute] | None = None
         self._fallback: Handler | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
-        self._tasks: set[asyncio.Task[Any]] = set()
+        # Tasks of suspended handlers and notification fetches (None: none running).
+        self._tasks: set[asyncio.Task[Any]] | None = None
         self._flushing = False
         self._closed = False
-        self._addr_cache: dict[Any, Address] = {}
-        self._error_listeners: list[Callable[[OSError, Address | None], None]] = []
+        # Resolved peer addresses: the first one in two slots (a client talks to one
+        # server), any further ones in a dict made when the second one comes.
+        self._resolved_from: Address | None = None
+        self._resolved_to: Address | None = None
+        self._addr_cache: dict[Any, Address] | None = None
+        self._error_listeners: tuple[ErrorListener, ...] = ()
+        self.hooks: EndpointHooks | None = None
+        """Instrumentation (see :class:`EndpointHooks`); None: none."""
         local_host = transport.local_address[0]
         self._ipv6 = ":" in local_host
-        self._send_cb = self._send
-        self._dispatch_cb = self._dispatch
         transport.set_callbacks(self._on_datagram, self._on_transport_error)
 
     @classmethod
@@ -391,22 +482,23 @@ class Endpoint:
 
     def held(self) -> dict[str, int]:
         """What peers make this endpoint hold now, by kind (for monitoring and tests)."""
+        block1, block2, registry = self._block1, self._block2_cache, self._registry
         return {
             "block1": len(self._block1_budget),
-            "block1_bytes": self._block1.buffered,
-            "block2": len(self._block2_cache),
+            "block1_bytes": block1.buffered if block1 is not None else 0,
+            "block2": len(block2) if block2 is not None else 0,
             "pending": len(self._pending),
             "separate": self._layer.separate_total,
-            "observations": len(self._registry),
+            "observations": len(registry) if registry is not None else 0,
         }
 
     @property
     def closed(self) -> bool:
         return self._closed
 
-    def add_error_listener(self, listener: Callable[[OSError, Address | None], None]) -> None:
+    def add_error_listener(self, listener: ErrorListener) -> None:
         """Be told about transport errors (ICMP unreachable, failed sends)."""
-        self._error_listeners.append(listener)
+        self._error_listeners = (*self._error_listeners, listener)
 
     async def close(self) -> None:
         """Fail pending requests with :class:`EndpointClosed`, stop tasks, close the socket."""
@@ -419,15 +511,16 @@ class Endpoint:
         if self._transfer_timer is not None:
             self._transfer_timer.cancel()
             self._transfer_timer = None
-        self._block1.abort_all()
+        if self._block1 is not None:
+            self._block1.abort_all()
         self._layer.abort_all(EndpointClosed("endpoint closed"), self._clock())
         self._flush()
-        for route in self._streams.values():
+        for route in (self._streams or {}).values():
             if route.timer is not None:
                 route.timer.cancel()
             route.stream.abort_all()
             self._report_aborts(route)
-        tasks = list(self._tasks)
+        tasks = list(self._tasks or ())
         for task in tasks:
             task.cancel()
         if tasks:
@@ -440,14 +533,56 @@ class Endpoint:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    # ------------------------------------------------- made on first use
+
+    def _keep_task(self, task: asyncio.Task[Any]) -> None:
+        """Hold a reference to ``task`` until it is done (close() cancels it)."""
+        tasks = self._tasks
+        if tasks is None:
+            tasks = self._tasks = set()
+        tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        tasks = self._tasks
+        if tasks is not None:
+            tasks.discard(task)
+            if not tasks:
+                self._tasks = None  # an idle endpoint holds no set
+
+    def _receiver(self) -> Block1Receiver:
+        """The reassembly of Block1 bodies (RFC 7959 2.3), made for the first one."""
+        block1 = self._block1
+        if block1 is None:
+            limits = self._limits
+            block1 = self._block1 = Block1Receiver(
+                self._max_body,
+                self._szx,
+                self._transfer_timeout,
+                budget=self._block1_budget,
+                max_buffered=limits.block1_buffered_total,
+                retry_after=limits.retry_after,
+            )
+        return block1
+
+    def _warn(self, key: str, message: str, *args: object) -> None:
+        """Log a warning, at most one per ``key`` and ``Limits.warning_interval``."""
+        gate = self._warning_gate
+        if gate is None:
+            gate = self._warning_gate = WarningGate(logger, self._limits.warning_interval)
+        gate(key, message, *args)
+
     # ------------------------------------------------------------- resources
 
     def add_resource(self, path_prefix: str | Sequence[str], handler: Handler) -> None:
         """Serve every request whose Uri-Path starts with ``path_prefix``."""
+        if self._resources is None:
+            self._resources = {}
         self._resources[self._path(path_prefix)] = handler
 
     def remove_resource(self, path_prefix: str | Sequence[str]) -> None:
-        self._resources.pop(self._path(path_prefix), None)
+        if self._resources is not None:
+            self._resources.pop(self._path(path_prefix), None)
 
     def add_block1_stream(
         self,
@@ -476,10 +611,14 @@ class Endpoint:
             budget=self._block1_budget,
             retry_after=self._limits.retry_after,
         )
+        if self._streams is None:
+            self._streams = {}
         self._streams[key] = _StreamRoute(handler, on_abort, stream)
 
     def remove_block1_stream(self, path_prefix: str | Sequence[str]) -> None:
         """Stop streaming under ``path_prefix``; transfers under way are dropped silently."""
+        if self._streams is None:
+            return
         route = self._streams.pop(self._path(path_prefix), None)
         if route is not None:
             if route.timer is not None:
@@ -509,6 +648,8 @@ class Endpoint:
 
     def _find_stream(self, path: tuple[str, ...]) -> _StreamRoute | None:
         streams = self._streams
+        if not streams:
+            return None
         for i in range(len(path), -1, -1):
             route = streams.get(path[:i])
             if route is not None:
@@ -541,7 +682,7 @@ class Endpoint:
             return
         self._flushing = True
         try:
-            self._layer.drain(self._send_cb, self._dispatch_cb)
+            self._layer.drain(self._send, self._dispatch)
         finally:
             self._flushing = False
         # Only deadlines added since the timer was armed can make it late (none
@@ -676,12 +817,12 @@ class Endpoint:
         ctx.block2 = request.block2
         observe = request.observe if request.code in _OBSERVABLE else None
         ctx.observe = observe
-        if observe == 1:
+        if observe == 1 and self._registry is not None:
             removed = self._registry.remove_key(ctx.remote, request.token)
             if removed is not None:
                 self._notify_listeners(removed, False)
         block2 = ctx.block2
-        if block2 is not None and block2.num > 0:
+        if block2 is not None and block2.num > 0 and self._block2_cache is not None:
             cached = self._block2_cache.lookup(ctx.remote, request, self._clock())
             if cached is not None:
                 response = serve_block2(cached, block2, self._szx)
@@ -692,7 +833,7 @@ class Endpoint:
             if route is not None:
                 self._feed_stream(route, ctx)
                 return False
-            result = self._block1.feed(ctx.remote, request, self._clock())
+            result = self._receiver().feed(ctx.remote, request, self._clock())
             if result.response is not None:
                 if result.limit is not None:
                     self._block1_refused(ctx.remote, result.limit, result.response)
@@ -747,7 +888,8 @@ class Endpoint:
             )
             return
         if limit == "buffered":
-            what = f"{self._block1.buffered} bytes buffered, at most {self._block1.max_buffered}"
+            block1 = self._receiver()
+            what = f"{block1.buffered} bytes buffered, at most {block1.max_buffered}"
         else:
             budget = self._block1_budget
             what = (
@@ -769,9 +911,13 @@ class Endpoint:
         """Arm one timer for the earliest expiry of a reassembly or a kept Block2 response."""
         if self._closed:
             return
+        block1, block2 = self._block1, self._block2_cache
         deadlines = [
             d
-            for d in (self._block1.next_expiry(), self._block2_cache.next_expiry())
+            for d in (
+                block1.next_expiry() if block1 is not None else None,
+                block2.next_expiry() if block2 is not None else None,
+            )
             if d is not None
         ]
         if not deadlines:
@@ -792,10 +938,17 @@ class Endpoint:
         if self._closed:
             return
         now = self._clock()
-        dropped = self._block1.expire(now)
-        if dropped:
-            logger.debug("%d idle Block1 transfer(s) dropped", dropped)
-        self._block2_cache.expire(now)
+        block1, block2 = self._block1, self._block2_cache
+        if block1 is not None:
+            dropped = block1.expire(now)
+            if dropped:
+                logger.debug("%d idle Block1 transfer(s) dropped", dropped)
+            if not len(block1):
+                self._block1 = None  # holds nothing any more: made again when needed
+        if block2 is not None:
+            block2.expire(now)
+            if not len(block2):
+                self._block2_cache = None
         self._arm_transfer_timer()
 
     def _on_stream_done(
@@ -884,8 +1037,7 @@ class Endpoint:
                 )
             if peer is not None:
                 self._pending.add(peer)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._keep_task(task)
         except (Exception, asyncio.CancelledError) as exc:
             done(self._handler_failed(exc, request), ctx)
 
@@ -953,6 +1105,14 @@ class Endpoint:
     def _keep_block2(self, remote: Address, request: Message, full: Message, now: float) -> None:
         """Keep a large response for its later blocks; warn when a bound is met."""
         cache = self._block2_cache
+        if cache is None:
+            limits = self._limits
+            cache = self._block2_cache = Block2Cache(
+                self._transfer_timeout,
+                limits.block2_total,
+                per_peer=limits.block2_per_peer,
+                max_body_size=self._max_body,
+            )
         bound = cache.store(remote, request, full, now)
         if bound is not None:
             if bound == "too large":
@@ -992,10 +1152,18 @@ class Endpoint:
             and response.has_option(_OBSERVE)
         )
         options = [o for o in response.options if o[0] != _OBSERVE]
+        registry = self._registry
         if accepted:
-            refused = self._registry.refusal(ctx.remote, request.token)
+            if registry is None:
+                limits = self._limits
+                registry = self._registry = ObservationRegistry(
+                    self._notify_con_every,
+                    self._notify_con_interval,
+                    per_peer=limits.observations_per_peer,
+                    total=limits.observations_total,
+                )
+            refused = registry.refusal(ctx.remote, request.token)
             if refused is not None:
-                registry = self._registry
                 self._warn(
                     "observe",
                     "observation from %s not added: %s bound reached (%d of this peer, "
@@ -1006,11 +1174,11 @@ class Endpoint:
                     len(registry),
                 )
                 return Message(response.type, response.code, 0, b"", options, response.payload)
-            obs = self._registry.add(ctx.remote, request, ctx.handler, self._clock())
-            options.append((_OBSERVE, encode_uint(self._registry.next_sequence())))
+            obs = registry.add(ctx.remote, request, ctx.handler, self._clock())
+            options.append((_OBSERVE, encode_uint(registry.next_sequence())))
             self._notify_listeners(obs, True)
-        elif ctx.observe == 0:
-            old = self._registry.remove_key(ctx.remote, request.token)
+        elif ctx.observe == 0 and registry is not None:
+            old = registry.remove_key(ctx.remote, request.token)
             if old is not None:
                 self._notify_listeners(old, False)
         return Message(response.type, response.code, 0, b"", options, response.payload)
@@ -1021,28 +1189,40 @@ class Endpoint:
                 listener(obs, active)
             except Exception:
                 logger.exception("observation listener failed")
+        hooks = self.hooks
+        if hooks is not None:
+            try:
+                hooks.observation_changed(self, obs, active)
+            except Exception:
+                logger.exception("endpoint hooks failed")
 
     def add_observation_listener(self, listener: ObservationListener) -> None:
         """``listener(observation, active)`` on every registration and removal."""
-        self._observation_listeners.append(listener)
+        self._observation_listeners = (*self._observation_listeners, listener)
 
     def observations(self, path: str | Sequence[str] | None = None) -> list[ServerObservation]:
         """Current observers, optionally only those overlapping ``path``."""
+        registry = self._registry
+        if registry is None:
+            return []
         if path is None:
-            return list(self._registry)
-        return self._registry.matching(self._path(path))
+            return list(registry)
+        return registry.matching(self._path(path))
 
     def remove_observation(self, observation: ServerObservation) -> None:
         """Forget an observer without telling it."""
         self._drop_observation(observation)
 
     def _drop_observation(self, obs: ServerObservation) -> None:
-        if self._registry.remove(obs):
+        if self._registry is not None and self._registry.remove(obs):
             self._notify_listeners(obs, False)
+
+    def _is_observing(self, obs: ServerObservation) -> bool:
+        return self._registry is not None and self._registry.is_registered(obs)
 
     def notify(self, path: str | Sequence[str], *, confirmable: bool | None = None) -> int:
         """Re-run the handler of every observation overlapping ``path``; returns their number."""
-        targets = self._registry.matching(self._path(path))
+        targets = self.observations(path)
         for obs in targets:
             self._invoke(
                 obs.handler,
@@ -1062,6 +1242,9 @@ class Endpoint:
         confirmable: bool | None = None,
     ) -> None:
         """Send ``response`` (code, options, payload) as a notification of ``observation``."""
+        hooks = self.hooks
+        if hooks is not None:
+            hooks.notification_pushed(self, observation, response)
         self._send_notification(observation, response, confirmable)
         self._flush()
 
@@ -1074,7 +1257,7 @@ class Endpoint:
         self, obs: ServerObservation, response: Message, confirmable: bool | None
     ) -> None:
         registry = self._registry
-        if self._closed or not registry.is_registered(obs):
+        if self._closed or registry is None or not registry.is_registered(obs):
             return
         now = self._clock()
         options = [o for o in response.options if o[0] != _OBSERVE]
@@ -1100,7 +1283,7 @@ class Endpoint:
     def _on_notification_acked(self, obs: ServerObservation) -> None:
         obs.in_flight = None
         pending = obs.pending
-        if pending is not None and self._registry.is_registered(obs):
+        if pending is not None and self._is_observing(obs):
             obs.pending = None
             exchange = self._layer.send_message(pending, obs.remote, self._clock(), context=obs)
             if pending.type is Type.CON:
@@ -1108,8 +1291,15 @@ class Endpoint:
 
     # ---------------------------------------------------------- client role
 
+    def _resolved(self, remote: Address) -> Address | None:
+        """``remote`` as resolved before, if it was."""
+        if self._resolved_from == remote:
+            return self._resolved_to
+        cache = self._addr_cache
+        return cache.get(remote) if cache is not None else None
+
     async def _resolve(self, remote: Address) -> Address:
-        cached = self._addr_cache.get(remote)
+        cached = self._resolved(remote)
         if cached is not None:
             return cached
         host, port = remote[0], int(remote[1])
@@ -1123,9 +1313,17 @@ class Endpoint:
             ip = ipaddress.ip_address(str(infos[0][4][0]))
         text = f"::ffff:{ip}" if self._ipv6 and ip.version == 4 else str(ip)
         result = (text, port)
-        if len(self._addr_cache) > 4096:
-            self._addr_cache.clear()
-        self._addr_cache[remote] = result
+        if result == remote:
+            result = remote  # already in its resolved form: no second copy kept
+        if self._resolved_from is None:
+            self._resolved_from, self._resolved_to = remote, result
+            return result
+        cache = self._addr_cache
+        if cache is None:
+            cache = self._addr_cache = {}
+        elif len(cache) > 4096:
+            cache.clear()
+        cache[remote] = result
         return result
 
     def _build(
@@ -1173,9 +1371,36 @@ class Endpoint:
         msg = self._build(
             message, path, query, payload, content_format, accept, options, confirmable
         )
+        hooks = self.hooks
+        if hooks is not None:
+            state = hooks.request_started(self, msg)
+            if state is not None:
+                return await self._hooked_request(hooks, state, msg, remote, timeout)
+        return await self._request_within(msg, remote, timeout)
+
+    def _request_within(
+        self, msg: Message, remote: Address, timeout: float | None
+    ) -> Awaitable[Message]:
         if timeout is None:
-            return await self._request(msg, remote)
-        return await self._bounded(self._request(msg, remote), timeout)
+            return self._request(msg, remote)
+        return self._bounded(self._request(msg, remote), timeout)
+
+    async def _hooked_request(
+        self,
+        hooks: EndpointHooks,
+        state: object,
+        msg: Message,
+        remote: Address,
+        timeout: float | None,
+    ) -> Message:
+        """:meth:`request` telling ``hooks`` how it ended."""
+        try:
+            response = await self._request_within(msg, remote, timeout)
+        except BaseException as exc:
+            hooks.request_ended(self, state, None, exc)
+            raise
+        hooks.request_ended(self, state, response, None)
+        return response
 
     async def get(
         self, path: str | Sequence[str] = "", *, remote: Address, **kwargs: Any
@@ -1267,7 +1492,7 @@ class Endpoint:
     async def _request(self, msg: Message, remote: Address) -> Message:
         if self._closed:
             raise EndpointClosed("endpoint closed")
-        peer = self._addr_cache.get(remote)
+        peer = self._resolved(remote)
         if peer is None:
             peer = await self._resolve(remote)
         response = await self._first_response(msg, peer)
@@ -1430,6 +1655,8 @@ class Endpoint:
             return
         if response.has_option(_BLOCK2):
             completing = self._completing
+            if completing is None:
+                completing = self._completing = {}
             if obs in completing:
                 # One fetch per observation at a time; the newest notification waits.
                 completing[obs] = response
@@ -1440,9 +1667,7 @@ class Endpoint:
             obs.deliver(response)
 
     def _start_completion(self, obs: Observation, first: Message) -> None:
-        task = self._loop.create_task(self._complete_notification(obs, first))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._keep_task(self._loop.create_task(self._complete_notification(obs, first)))
 
     async def _complete_notification(self, obs: Observation, first: Message) -> None:
         """RFC 7959 3.4 / RFC 7641: fetch the rest of a large notification, then deliver it.
@@ -1461,10 +1686,12 @@ class Endpoint:
                 full.options.append((_OBSERVE, observe))
             obs.deliver(full)
         finally:
-            newest = self._completing.pop(obs, None)
-            if newest is not None and not self._closed and obs.active:
-                self._completing[obs] = None
-                self._start_completion(obs, newest)
+            completing = self._completing
+            if completing is not None:
+                newest = completing.pop(obs, None)
+                if newest is not None and not self._closed and obs.active:
+                    completing[obs] = None
+                    self._start_completion(obs, newest)
 
     def _forget_observation(self, obs: Observation) -> None:
         if obs.exchange is not None:

@@ -183,7 +183,7 @@ class Exchange:
         self.state = QUEUED
         self.counted = False
         self.mid = -1
-        self.data = b""
+        self.data = b""  # the encoded CON message while it may be retransmitted
         self.retransmits = 0
         self.timeout = 0.0
         self.deadline = -1.0
@@ -246,8 +246,23 @@ Event = RequestReceived | ResponseReceived | ExchangeFailed | MessageAcknowledge
 
 _EMPTY: list[tuple[int, bytes]] = []
 _INFINITY = float("inf")
+#: The parameters of every layer not given its own (frozen, so one object serves all).
+_DEFAULT_PARAMS = TransmissionParams()
+#: Tie-breaker of equal deadlines in the timer heaps (FIFO). One counter for all
+#: layers: the values only need to increase within each heap.
+_TIMER_SEQ = itertools.count()
 #: The context of a separate CON response (counted until it is ACKed or fails).
 _SEPARATE = object()
+
+
+def _release_table(table: dict[Any, Any]) -> None:
+    """Free the hash table of ``table`` if it is empty.
+
+    CPython keeps a dict's table after deletions; ``clear()`` frees it. An endpoint
+    between exchanges then holds empty dicts (64 bytes) instead of tables (160+).
+    """
+    if not table:
+        table.clear()
 
 
 def _empty(msg_type: Type, mid: int) -> bytes:
@@ -279,6 +294,33 @@ def _refusal(request: Message) -> Message | None:
 class MessageLayer:
     """RFC 7252 message layer state for one endpoint (all peers)."""
 
+    # A fleet process holds thousands of layers: slots instead of a __dict__, and the
+    # containers that stay empty on most endpoints are created on first use.
+    __slots__ = (
+        "_by_mid",
+        "_by_token",
+        "_datagrams",
+        "_dedup",
+        "_dedup_limit",
+        "_dedup_order",
+        "_earliest_push",
+        "_events",
+        "_fresh",
+        "_mid_next",
+        "_mid_peer",
+        "_next_mid",
+        "_non_limit",
+        "_non_sent",
+        "_outstanding",
+        "_peer_mids",
+        "_queues",
+        "_rng",
+        "_separate",
+        "_timers",
+        "params",
+        "separate_total",
+    )
+
     def __init__(
         self,
         params: TransmissionParams | None = None,
@@ -287,26 +329,32 @@ class MessageLayer:
         dedup_limit: int = 200_000,
         non_tracking_limit: int = DEFAULT_NON_TRACKING_LIMIT,
     ) -> None:
-        self.params = params if params is not None else TransmissionParams()
+        self.params = params if params is not None else _DEFAULT_PARAMS
         self._rng = rng if rng is not None else _SHARED_RNG
         self._next_mid = self._rng.randrange(0x10000)
-        self._peer_mids: dict[Address, int] = {}
+        # The first peer's Message ID counter in two slots (a client has no other
+        # peer), those of any further peers in a dict made for the second one.
+        self._mid_peer: Address | None = None
+        self._mid_next = 0
+        self._peer_mids: dict[Address, int] | None = None
         self._dedup_limit = dedup_limit
         self._dedup: dict[tuple[Address, int], Incoming] = {}
-        self._dedup_order: deque[tuple[float, tuple[Address, int]]] = deque()
+        # Expiry order of _dedup; None while nothing is remembered (4.5).
+        self._dedup_order: deque[tuple[float, tuple[Address, int]]] | None = None
         self._by_mid: dict[tuple[Address, int], Exchange] = {}
         self._by_token: dict[bytes, Exchange] = {}
         # Sent NON notifications in sending order (all share one lifetime, so this
         # is also expiry order); bounds how many stay in _by_mid for a late RST.
+        # None while there are none.
         self._non_limit = max(1, non_tracking_limit)
-        self._non_sent: deque[Exchange] = deque()
+        self._non_sent: deque[Exchange] | None = None
         self._outstanding: dict[Address, int] = {}
-        self._queues: dict[Address, deque[Exchange]] = {}
-        # Separate CON responses not yet acknowledged, per peer and in all.
-        self._separate: dict[Address, int] = {}
+        # Exchanges waiting for an NSTART slot, per peer (None: none waits).
+        self._queues: dict[Address, deque[Exchange]] | None = None
+        # Separate CON responses not yet acknowledged, per peer (None: none) and in all.
+        self._separate: dict[Address, int] | None = None
         self.separate_total = 0
         self._timers: list[tuple[float, int, Exchange | Incoming]] = []
-        self._seq = itertools.count()
         self._datagrams: list[tuple[bytes, Address]] = []
         self._events: list[Event] = []
         # Earliest deadline pushed since the last arm_deadline(): lets the shell
@@ -366,7 +414,7 @@ class MessageLayer:
         fresh = self._fresh
         self._fresh = []
         timers = self._timers
-        seq = self._seq
+        seq = _TIMER_SEQ
         for deadline, obj in fresh:
             if obj.deadline == deadline:
                 heapq.heappush(timers, (deadline, next(seq), obj))
@@ -404,7 +452,15 @@ class MessageLayer:
             mid = self._next_mid
             self._next_mid = (mid + 1) & 0xFFFF
             return mid
+        first = self._mid_peer
+        if first is None or first == remote:
+            mid = self._mid_next if first is not None else self._rng.randrange(0x10000)
+            self._mid_peer = remote
+            self._mid_next = (mid + 1) & 0xFFFF
+            return mid
         mids = self._peer_mids
+        if mids is None:
+            mids = self._peer_mids = {}
         known = mids.get(remote)
         if known is None:
             if len(mids) >= _MAX_PEER_COUNTERS:
@@ -429,7 +485,8 @@ class MessageLayer:
 
     def separate_responses(self, remote: Address) -> int:
         """Separate CON responses to ``remote`` not yet acknowledged (or failed)."""
-        return self._separate.get(remote, 0)
+        counts = self._separate
+        return counts.get(remote, 0) if counts is not None else 0
 
     def _push_timer(self, deadline: float, obj: Exchange | Incoming) -> None:
         obj.deadline = deadline
@@ -513,9 +570,12 @@ class MessageLayer:
         remote = ex.remote
         count = self._outstanding.get(remote, 0)
         if count >= self.params.nstart:
-            queue = self._queues.get(remote)
+            queues = self._queues
+            if queues is None:
+                queues = self._queues = {}
+            queue = queues.get(remote)
             if queue is None:
-                queue = self._queues[remote] = deque()
+                queue = queues[remote] = deque()
             queue.append(ex)
             return
         self._outstanding[remote] = count + 1
@@ -525,7 +585,11 @@ class MessageLayer:
     def _transmit_first(self, ex: Exchange, now: float) -> None:
         msg = ex.message
         ex.mid = mid = self.new_mid(ex.remote)
-        ex.data = data = encode_message(msg.type, msg.code, mid, ex.token, msg.options, msg.payload)
+        data = encode_message(msg.type, msg.code, mid, ex.token, msg.options, msg.payload)
+        if ex.confirmable:
+            # Kept for retransmission (4.2); a NON message, tracked for up to
+            # EXCHANGE_LIFETIME, is never sent again and keeps no copy.
+            ex.data = data
         ex.state = SENT
         self._by_mid[(ex.remote, mid)] = ex
         params = self.params
@@ -544,14 +608,29 @@ class MessageLayer:
         self._datagrams.append((data, ex.remote))
 
     def _track_non(self, ex: Exchange, now: float) -> None:
-        sent = self._non_sent
-        while sent and sent[0].state == DONE:
-            sent.popleft()
+        sent = self._prune_non_sent()
+        if sent is None:
+            sent = self._non_sent = deque()
         sent.append(ex)
         while len(sent) > self._non_limit:
             oldest = sent.popleft()
             if oldest.state != DONE:
                 self._finish(oldest, now)
+
+    def _prune_non_sent(self) -> deque[Exchange] | None:
+        """Drop the finished NON messages at the front of ``_non_sent``; None once it is empty.
+
+        The queue goes away with its last entry, so an endpoint that sent a
+        notification long ago holds neither the queue nor that message.
+        """
+        sent = self._non_sent
+        if sent is None:
+            return None
+        while sent and sent[0].state == DONE:
+            sent.popleft()
+        if not sent:
+            self._non_sent = sent = None
+        return sent
 
     def _release(self, ex: Exchange, now: float) -> None:
         """Free the NSTART slot of ``ex`` and start the next queued exchange."""
@@ -559,38 +638,55 @@ class MessageLayer:
             return
         ex.counted = False
         remote = ex.remote
-        queue = self._queues.get(remote)
+        queue = self._queue_of(remote)
         if queue:
             nxt = queue.popleft()
             if not queue:
-                del self._queues[remote]
+                self._drop_queue(remote)
             nxt.counted = True
             self._transmit_first(nxt, now)
             return
-        count = self._outstanding[remote] - 1
+        outstanding = self._outstanding
+        count = outstanding[remote] - 1
         if count:
-            self._outstanding[remote] = count
+            outstanding[remote] = count
         else:
-            del self._outstanding[remote]
+            del outstanding[remote]
+            _release_table(outstanding)
+
+    def _queue_of(self, remote: Address) -> deque[Exchange] | None:
+        queues = self._queues
+        return queues.get(remote) if queues is not None else None
+
+    def _drop_queue(self, remote: Address) -> None:
+        queues = self._queues
+        if queues is not None:
+            del queues[remote]
+            if not queues:
+                self._queues = None
 
     def _finish(self, ex: Exchange, now: float) -> None:
         """Remove every trace of ``ex`` (maps, queue, NSTART slot)."""
         if ex.context is _SEPARATE and ex.state != DONE:
             self._uncount_separate(ex.remote)
         if ex.state == QUEUED:
-            queue = self._queues.get(ex.remote)
+            queue = self._queue_of(ex.remote)
             if queue is not None and ex in queue:
                 queue.remove(ex)
                 if not queue:
-                    del self._queues[ex.remote]
-        elif ex.state == SENT:
-            key = (ex.remote, ex.mid)
-            if self._by_mid.get(key) is ex:
-                del self._by_mid[key]
+                    self._drop_queue(ex.remote)
         ex.state = DONE
         ex.deadline = -1.0
-        if ex.is_request and self._by_token.get(ex.token) is ex:
-            del self._by_token[ex.token]
+        ex.data = b""  # never sent again; a stale timer entry may keep ``ex`` a while
+        by_mid = self._by_mid
+        key = (ex.remote, ex.mid)
+        if by_mid.get(key) is ex:
+            del by_mid[key]
+        _release_table(by_mid)
+        by_token = self._by_token
+        if ex.is_request and by_token.get(ex.token) is ex:
+            del by_token[ex.token]
+            _release_table(by_token)
         self._release(ex, now)
 
     def _fail(self, ex: Exchange, error: RequestError, now: float) -> None:
@@ -608,7 +704,7 @@ class MessageLayer:
         """Fail every exchange with ``remote`` (e.g. the transport reported it unreachable)."""
         victims = [ex for ex in self._by_token.values() if ex.remote == remote]
         victims += [ex for ex in self._by_mid.values() if ex.remote == remote and not ex.is_request]
-        victims += [ex for ex in self._queues.get(remote, ()) if not ex.is_request]
+        victims += [ex for ex in self._queue_of(remote) or () if not ex.is_request]
         for ex in victims:
             if ex.state != DONE:
                 self._fail(ex, error, now)
@@ -617,14 +713,14 @@ class MessageLayer:
         """Fail every exchange (shutdown); pending incoming requests stay unanswered."""
         victims = list(self._by_token.values())
         victims += [ex for ex in self._by_mid.values() if not ex.is_request]
-        for queue in self._queues.values():
+        for queue in (self._queues or {}).values():
             victims += [ex for ex in queue if not ex.is_request]
         for ex in victims:
             if ex.state != DONE:
                 self._fail(ex, error, now)
         self._timers.clear()
         self._fresh.clear()
-        self._non_sent.clear()
+        self._non_sent = None
 
     # --------------------------------------------------------- responding
 
@@ -662,17 +758,22 @@ class MessageLayer:
             Type.CON, response.code, 0, incoming.token, response.options, response.payload
         )
         counts = self._separate
+        if counts is None:
+            counts = self._separate = {}
         counts[remote] = counts.get(remote, 0) + 1
         self.separate_total += 1
         self.send_message(separate, remote, now, context=_SEPARATE)
 
     def _uncount_separate(self, remote: Address) -> None:
         counts = self._separate
-        left = counts.get(remote, 0) - 1
-        if left > 0:
-            counts[remote] = left
-        else:
-            counts.pop(remote, None)
+        left = self.separate_responses(remote) - 1
+        if counts is not None:
+            if left > 0:
+                counts[remote] = left
+            else:
+                counts.pop(remote, None)
+                if not counts:
+                    self._separate = None
         self.separate_total -= 1
 
     # ---------------------------------------------------------- receiving
@@ -694,7 +795,7 @@ class MessageLayer:
         dedup = self._dedup
         order = self._dedup_order
         if order and order[0][0] <= now:
-            self._expire_dedup(now)
+            order = self._expire_dedup(now)
         mid = msg.mid
         key = (remote, mid)
         seen = dedup.get(key)
@@ -704,6 +805,8 @@ class MessageLayer:
         confirmable = msg_type is Type.CON
         inc = Incoming(remote, mid, msg.token, confirmable)
         dedup[key] = inc
+        if order is None:
+            order = self._dedup_order = deque()
         order.append((now + self.params.exchange_lifetime, key))
         if len(dedup) > self._dedup_limit:
             del dedup[order.popleft()[1]]
@@ -843,11 +946,20 @@ class MessageLayer:
                     self._fail(ex, RequestTimeout("no acknowledgement from the peer"), now)
             elif ex.state == SENT and not ex.is_request:
                 self._finish(ex, now)  # EXCHANGE_LIFETIME of a NON message is over
+                self._prune_non_sent()
             elif ex.state == SENT or ex.state == ACKED:
                 # A live timer means nothing arrived (delivery disarms it).
                 self._fail(ex, RequestTimeout("no response from the peer"), now)
 
-    def _expire_dedup(self, now: float) -> None:
+    def _expire_dedup(self, now: float) -> deque[tuple[float, tuple[Address, int]]] | None:
+        """Forget the messages older than EXCHANGE_LIFETIME (4.5); the remaining order, if any."""
         order = self._dedup_order
+        dedup = self._dedup
         while order and order[0][0] <= now:
-            del self._dedup[order.popleft()[1]]
+            del dedup[order.popleft()[1]]
+        if not order:
+            # Nothing remembered any more: give the table and the queue back, so an
+            # endpoint idle between exchanges holds neither.
+            dedup.clear()
+            self._dedup_order = order = None
+        return order

@@ -187,17 +187,19 @@ class PeerCounts:
         self.per_peer = per_peer
         self.total_limit = total
         self.total = 0
-        self._counts: dict[object, int] = {}
+        # None while nothing is counted: most endpoints never hold anything.
+        self._counts: dict[object, int] | None = None
 
     def of(self, peer: object) -> int:
-        return self._counts.get(peer, 0)
+        counts = self._counts
+        return counts.get(peer, 0) if counts is not None else 0
 
     def refusal(self, peer: object, extra: int = 0, extra_total: int = 0) -> str | None:
         """Which bound one more item of ``peer`` would pass ("per peer", "total"), or None.
 
         ``extra``/``extra_total`` add items counted elsewhere to the peer's and the total count.
         """
-        if self._counts.get(peer, 0) + extra >= self.per_peer:
+        if self.of(peer) + extra >= self.per_peer:
             return "per peer"
         if self.total + extra_total >= self.total_limit:
             return "total"
@@ -205,18 +207,22 @@ class PeerCounts:
 
     def add(self, peer: object) -> None:
         counts = self._counts
+        if counts is None:
+            counts = self._counts = {}
         counts[peer] = counts.get(peer, 0) + 1
         self.total += 1
 
     def remove(self, peer: object) -> None:
         counts = self._counts
-        left = counts.get(peer, 0) - 1
-        if left > 0:
+        left = self.of(peer) - 1
+        if counts is None or left < 0:
+            return
+        if left:
             counts[peer] = left
-        elif left == 0:
+        elif len(counts) > 1:
             del counts[peer]
         else:
-            return
+            self._counts = None  # the last one: give the table back
         self.total -= 1
 
     def __len__(self) -> int:

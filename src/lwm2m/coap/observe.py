@@ -88,6 +88,16 @@ class ServerObservation:
 class ObservationRegistry:
     """Observers keyed by (remote, token), with the confirmable-notification policy."""
 
+    __slots__ = (
+        "_by_key",
+        "_per_peer",
+        "_sequence",
+        "con_every",
+        "con_interval",
+        "per_peer",
+        "total",
+    )
+
     def __init__(
         self,
         con_every: int = 20,

@@ -22,18 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final, cast
 
 from lwm2m.client.client import Client
 from lwm2m.client.events import Event, RdEvent
 from lwm2m.client.firmware_transfer import CoapDownloader
 from lwm2m.client.rd import RetryPolicy
-from lwm2m.coap.endpoint import Endpoint
+from lwm2m.coap.endpoint import Endpoint, EndpointHooks
 from lwm2m.coap.errors import EndpointClosed, RequestTimeout, ResetReceived
 from lwm2m.coap.layer import TransmissionParams
 from lwm2m.coap.message import Message
@@ -111,13 +110,17 @@ def code_text(code: int) -> str:
     return f"{code >> 5}.{code & 0x1F:02d}"
 
 
-class Probe:
+class Probe(EndpointHooks):
     """Per worker: the measurements of every device's requests, notifications, observations.
 
     ``on_sample(operation, end, latency, ok, cause)`` receives every timed
     request (``end`` from ``time.monotonic()``, ``latency`` in seconds,
     ``cause`` a CoAP code such as ``"4.03"`` or ``timeout``/``network``/
     ``reset``/``closed`` when it failed).
+
+    One probe serves every endpoint of the worker as its
+    :class:`~lwm2m.coap.endpoint.EndpointHooks`: instrumenting a connection
+    costs the endpoint nothing but that reference.
     """
 
     __slots__ = ("_observed", "notifications", "observations_started", "on_sample")
@@ -131,20 +134,43 @@ class Probe:
 
     def setup(self, endpoint: Endpoint, server: int | None) -> None:
         """The client's ``endpoint_setup`` hook: instrument a new connection endpoint."""
-        # Shadowing the two methods on the instance: the client calls them through the
-        # endpoint, so every request and notification passes through the probe.
-        endpoint.request = _TimedRequest(endpoint.request, self)  # type: ignore[method-assign]
-        endpoint.push_notification = _CountedPush(  # type: ignore[method-assign]
-            endpoint.push_notification, self
-        )
-        endpoint.add_observation_listener(functools.partial(self._observation, endpoint))
+        endpoint.hooks = self
 
-    def _observation(self, endpoint: Endpoint, obs: ServerObservation, active: bool) -> None:
+    def request_started(self, endpoint: Endpoint, request: Message) -> object:
+        """Time the operations the fleet reports (None: not one of them)."""
+        op = operation_of(request)
+        return None if op is None else (op, time.monotonic())
+
+    def request_ended(
+        self,
+        endpoint: Endpoint,
+        state: object,
+        response: Message | None,
+        error: BaseException | None,
+    ) -> None:
+        if isinstance(error, asyncio.CancelledError):
+            return  # given up by the device itself: no sample
+        end = time.monotonic()
+        op, start = cast(tuple[str, float], state)
+        if response is not None:
+            ok = response.code >> 5 == 2
+            self.on_sample(op, end, end - start, ok, "" if ok else code_text(response.code))
+        elif error is not None:
+            self.on_sample(op, end, end - start, False, _failure_cause(error))
+
+    def notification_pushed(
+        self, endpoint: Endpoint, observation: ServerObservation, response: Message
+    ) -> None:
+        self.notifications += 1
+
+    def observation_changed(
+        self, endpoint: Endpoint, observation: ServerObservation, active: bool
+    ) -> None:
         if active:
             self.observations_started += 1
-            self._observed[id(obs)] = endpoint
+            self._observed[id(observation)] = endpoint
         else:
-            self._observed.pop(id(obs), None)
+            self._observed.pop(id(observation), None)
 
     @property
     def observations_active(self) -> int:
@@ -153,49 +179,6 @@ class Probe:
         for key in closed:
             del self._observed[key]
         return len(self._observed)
-
-
-class _TimedRequest:
-    """``Endpoint.request`` with timing: what the probe puts on each endpoint."""
-
-    __slots__ = ("inner", "probe")
-
-    def __init__(self, inner: Callable[..., Any], probe: Probe) -> None:
-        self.inner = inner
-        self.probe = probe
-
-    async def __call__(self, message: Message | int, *args: Any, **kwargs: Any) -> Message:
-        op = operation_of(message) if isinstance(message, Message) else None
-        if op is None:
-            response: Message = await self.inner(message, *args, **kwargs)
-            return response
-        start = time.monotonic()
-        try:
-            response = await self.inner(message, *args, **kwargs)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:
-            end = time.monotonic()
-            self.probe.on_sample(op, end, end - start, False, _failure_cause(exc))
-            raise
-        end = time.monotonic()
-        ok = response.code >> 5 == 2
-        self.probe.on_sample(op, end, end - start, ok, "" if ok else code_text(response.code))
-        return response
-
-
-class _CountedPush:
-    """``Endpoint.push_notification`` counting what the client sends."""
-
-    __slots__ = ("inner", "probe")
-
-    def __init__(self, inner: Callable[..., None], probe: Probe) -> None:
-        self.inner = inner
-        self.probe = probe
-
-    def __call__(self, *args: Any, **kwargs: Any) -> None:
-        self.probe.notifications += 1
-        self.inner(*args, **kwargs)
 
 
 @dataclass(slots=True)

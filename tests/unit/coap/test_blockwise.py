@@ -257,7 +257,9 @@ async def test_block1_out_of_order_returns_4_08(make_wrapped: Factory) -> None:
     assert resp.code is Code.REQUEST_ENTITY_INCOMPLETE
 
 
-async def test_block2_etag_change_restarts(make_wrapped: Factory) -> None:
+async def test_block2_etag_change_restarts(
+    make_wrapped: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     server, _ = await make_wrapped()
     client, _ = await make_wrapped()
     versions = [BODY, BODY[::-1]]
@@ -270,8 +272,7 @@ async def test_block2_etag_change_restarts(make_wrapped: Factory) -> None:
 
     server.add_resource("/v", changing)
     # defeat the server cache so that block 1 is produced by a second handler run
-    server._block2_cache.limit = 0
-    server._block2_cache.store = lambda *a: None  # type: ignore[method-assign]
+    monkeypatch.setattr(Block2Cache, "store", lambda *a: None)
     resp = await client.get("/v", remote=server.local_address, timeout=10)
     assert resp.payload == BODY[::-1]
     assert len(calls) >= 3

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from lwm2m.coap.endpoint import Endpoint
+from lwm2m.coap.endpoint import Endpoint, EndpointHooks
 from lwm2m.coap.errors import EndpointClosed, RequestTimeout, ResetReceived, TransportError
 from lwm2m.coap.layer import TransmissionParams
 from lwm2m.coap.message import Message
 from lwm2m.coap.numbers import Code, ContentFormat, Type
+from lwm2m.coap.observe import ServerObservation
 from lwm2m.errors import DecodeError
 from lwm2m.transport.base import Address
 
@@ -375,3 +376,111 @@ async def test_dual_stack_endpoint_with_ipv4_peer(make_endpoint: MakeEndpoint) -
     client.add_resource("/", echo_path)
     back = await server.get("/back", remote=client.local_address, timeout=5)
     assert back.payload == b"back"
+
+
+class RecordingHooks(EndpointHooks):
+    """Hooks writing down what they are told; requests to /quiet are not followed."""
+
+    __slots__ = ("seen",)
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[object, ...]] = []
+
+    def request_started(self, endpoint: Endpoint, request: Message) -> object:
+        if request.uri_path == ("quiet",):
+            return None
+        self.seen.append(("started", endpoint, request.path_string))
+        return request.path_string
+
+    def request_ended(
+        self,
+        endpoint: Endpoint,
+        state: object,
+        response: Message | None,
+        error: BaseException | None,
+    ) -> None:
+        code = None if response is None else response.code
+        self.seen.append(("ended", endpoint, state, code, type(error).__name__ if error else None))
+
+    def notification_pushed(
+        self, endpoint: Endpoint, observation: ServerObservation, response: Message
+    ) -> None:
+        self.seen.append(("pushed", endpoint, response.payload))
+
+    def observation_changed(
+        self, endpoint: Endpoint, observation: ServerObservation, active: bool
+    ) -> None:
+        self.seen.append(("observation", endpoint, active))
+
+
+async def test_hooks_see_requests_notifications_and_observations(
+    pair: tuple[Endpoint, Endpoint],
+) -> None:
+    server, client = pair
+    hooks = RecordingHooks()
+    client.hooks = server.hooks = hooks  # one object serves any number of endpoints
+    server.add_resource("/x", echo_path)
+
+    async def never(request: Message, remote: Address) -> Message:
+        await asyncio.sleep(10)
+        return Message(code=Code.CONTENT)
+
+    server.add_resource("/slow", never)
+    server.add_resource(
+        "/obs", lambda request, remote: Message.response_to(request, Code.CONTENT, b"0", observe=0)
+    )
+    assert (await client.get("/x", remote=server.local_address)).code is Code.CONTENT
+    assert (await client.get("/quiet", remote=server.local_address)).code is Code.NOT_FOUND
+    with pytest.raises(RequestTimeout):
+        await client.request(Code.GET, "/slow", remote=server.local_address, timeout=0.2)
+    obs = await client.observe("/obs", remote=server.local_address, timeout=5)
+    [observation] = server.observations()
+    server.push_notification(observation, Message(code=Code.CONTENT, payload=b"1"))
+    await obs.cancel()
+    assert hooks.seen == [
+        ("started", client, "/x"),
+        ("ended", client, "/x", Code.CONTENT, None),
+        ("started", client, "/slow"),
+        ("ended", client, "/slow", None, "RequestTimeout"),
+        ("observation", server, True),
+        ("pushed", server, b"1"),
+        # the cancelling GET goes around request(): not seen
+        ("observation", server, False),
+    ]
+
+
+async def test_an_endpoint_makes_its_containers_on_first_use(
+    pair: tuple[Endpoint, Endpoint], poll: Factory
+) -> None:
+    """Thousands of endpoints in one process: no __dict__, nothing made before it is needed."""
+    server, client = pair
+    for ep in pair:
+        assert not hasattr(ep, "__dict__")
+        assert ep._tasks is None and ep._resources is None and ep._streams is None
+        assert ep._block1 is ep._block2_cache is ep._registry is ep._warning_gate is None
+    release = asyncio.Event()
+
+    async def slow(request: Message, remote: Address) -> Message:
+        await release.wait()
+        return Message(code=Code.CHANGED, payload=bytes(3000))
+
+    server.add_resource("/slow", slow)
+    answer = asyncio.ensure_future(
+        client.post("/slow", bytes(3000), remote=server.local_address, timeout=5)
+    )
+    await poll(lambda: server._tasks is not None)  # the suspended handler runs in a Task
+    release.set()
+    response = await answer
+    assert response.code is Code.CHANGED and len(response.payload) == 3000
+    assert server._tasks is None  # the last task is done: no empty set is kept
+    assert server._block1 is not None and server._block2_cache is not None
+    assert client._block1 is None and client._registry is None
+    assert client._resolved_from == server.local_address and client._addr_cache is None
+    assert server.held() == {
+        "block1": 0,
+        "block1_bytes": 0,
+        "block2": 1,
+        "pending": 0,
+        "separate": 0,
+        "observations": 0,
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import sys
 
 import pytest
 
@@ -518,3 +519,53 @@ def test_message_ids_are_counted_per_peer() -> None:
     assert layer.new_mid(a) == (first_a + 1) & 0xFFFF
     seen = {layer.new_mid(a) for _ in range(0xFFFF - 1)}
     assert len(seen) == 0xFFFF - 1 and first_a not in seen
+
+
+def test_a_layer_gives_back_what_its_exchanges_used() -> None:
+    """An idle layer holds no dedup queue, NON tracking queue or grown tables (fleet memory)."""
+    client, server = make_layer(1), make_layer(2)
+    assert not hasattr(client, "__dict__")
+    assert server._dedup_order is None and server._non_sent is None
+    client.send_request(get(), SERVER, 0.0)
+    [(data, _)] = client.take_datagrams()
+    server.receive(data, CLIENT, 0.0)
+    request = only(server.take_events())
+    assert isinstance(request, RequestReceived)
+    server.respond(request.incoming, Message(code=Code.CONTENT), 0.0)
+    [(ack, _)] = server.take_datagrams()
+    client.receive(ack, SERVER, 0.0)
+    assert isinstance(only(client.take_events()), ResponseReceived)
+    # The exchange is over: the client's maps are empty and hold no tables any more.
+    for table in (client._by_mid, client._by_token, client._outstanding):
+        assert table == {} and sys.getsizeof(table) == sys.getsizeof({})
+    notification = Message(Type.NON, Code.CONTENT, 0, b"o", [], b"1")
+    server.send_message(notification, CLIENT, 0.0)
+    assert server._dedup_order is not None and server._non_sent is not None
+    # EXCHANGE_LIFETIME later both are forgotten (4.5) and their queues go away.
+    advance(server, server.params.exchange_lifetime + 1.0)
+    assert server._non_sent is None
+    server.receive(Message(Type.NON, Code.GET, 7, b"t").encode(), CLIENT, 2 * 248.0)
+    assert len(server._dedup) == 1 and server._dedup_order is not None
+    server.take_events()
+    server.receive(Message(Type.NON, Code.GET, 8, b"t").encode(), CLIENT, 4 * 248.0)
+    assert len(server._dedup) == 1 and len(server._dedup_order) == 1
+
+
+def test_nstart_queues_and_separate_counts_are_made_when_needed() -> None:
+    client = make_layer(1)
+    first = client.send_request(get(token=b"a"), SERVER, 0.0)
+    client.send_request(get(token=b"b"), SERVER, 0.0)
+    assert client._queues is not None and len(client._queues[SERVER]) == 1
+    client.cancel(first, 0.1)  # the queued one goes out, the queue goes away
+    assert client._queues is None and len(client.take_datagrams()) == 2
+    server = make_layer(2)
+    server.receive(get().encode(), CLIENT, 0.0)
+    incoming = only(server.take_events())
+    assert isinstance(incoming, RequestReceived)
+    advance(server, 5.0)  # empty ACK: the answer becomes a separate CON response
+    server.respond(incoming.incoming, Message(code=Code.CONTENT), 5.0)
+    assert server.separate_responses(CLIENT) == 1 == server.separate_total
+    separate = Message.decode(server.take_datagrams()[-1][0])
+    server.receive(Message(Type.ACK, Code.EMPTY, separate.mid).encode(), CLIENT, 5.1)
+    assert server.separate_responses(CLIENT) == 0 == server.separate_total
+    assert server._separate is None

@@ -87,7 +87,7 @@ def test_expired_notification_does_not_untrack_a_newer_message_with_its_mid() ->
     old = layer.send_message(Message(Type.NON, Code.CONTENT, 0, b"ob"), CLIENT, 0.0)
     layer.take_datagrams()
     # The peer's 16-bit Message ID counter wraps around to the same MID.
-    layer._peer_mids[CLIENT] = old.mid
+    layer._mid_next = old.mid  # CLIENT is the layer's first peer: its counter is in a slot
     new = layer.send_message(Message(Type.NON, Code.CONTENT, 0, b"ob"), CLIENT, 100.0)
     layer.take_datagrams()
     assert new.mid == old.mid
