@@ -234,7 +234,8 @@ async def test_int_311_send_triggered_by_an_execute(server: Server) -> None:
     rec = Recorder(server)
     client = make_server_device(server, battery_level=87)
     temperature = Temperature(client.store, 21.5)
-    reset = client.store.callbacks.execute[Path(3303, 0, 5605)]
+    reset = client.store.callbacks.find("execute", Path(3303, 0, 5605))
+    assert reset is not None
     codes: list[int] = []
 
     async def reset_and_report(path: Path, args: str) -> None:

@@ -27,9 +27,10 @@ of leaf paths that changed.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from bisect import bisect_left
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeAlias, TypeVar, overload
 
 from lwm2m.errors import (
     BadRequest,
@@ -60,6 +61,17 @@ ValidateCallback: TypeAlias = Callable[[Path, Value], "bool | Awaitable[bool | N
 PostWriteCallback: TypeAlias = Callable[[Path, Value], "Awaitable[None] | None"]
 ExecuteCallback: TypeAlias = Callable[..., Any]
 InstanceCallback: TypeAlias = Callable[[Path], "Awaitable[None] | None"]
+HandlerKind: TypeAlias = Literal["execute", "validate", "post_write"]
+
+
+class ResourceHandlers(Protocol):
+    """An object implementation answering for the resources of one instance
+    (:class:`~lwm2m.objects._base.ObjectInstance`)."""
+
+    def handler(self, kind: HandlerKind, rid: int) -> Callable[[Any], Any] | None:
+        """What handles ``kind`` for resource ``rid``: called with the Execute argument
+        string or the written value (like the Path-keyed callbacks, without the path)."""
+        ...
 
 
 async def call_maybe_async(func: Callable[..., Any], *args: Any) -> Any:
@@ -75,6 +87,7 @@ def _resolve(stored: Stored) -> Value:
 
 
 _V = TypeVar("_V")
+_D = TypeVar("_D")
 _Snapshot: TypeAlias = tuple[
     "ObjectDef | None", dict[int, "ResourceNode | MultiResourceNode"], tuple[int, ...]
 ]
@@ -83,11 +96,8 @@ _PENDING = ResourceNode(-1, None)  # a snapshot's place of a resource read on de
 
 
 def _put(table: dict[int, _V], key: int, value: _V) -> None:
-    """``table[key] = value`` keeping ``table`` in ascending key order.
-
-    Instances keep their resources (and multiple resources their instances) in id
-    order, so a Read walks them as they are instead of sorting on every request.
-    """
+    """``table[key] = value`` keeping a multiple resource's instances in ascending id order,
+    so a Read walks them as they are instead of sorting on every request."""
     if key in table or not table or key > next(reversed(table)):
         table[key] = value
         return
@@ -98,8 +108,166 @@ def _put(table: dict[int, _V], key: int, value: _V) -> None:
 
 
 def _ordered(table: dict[int, _V]) -> dict[int, _V]:
-    """A copy of ``table`` in ascending key order."""
-    return dict(sorted(table.items()))
+    """``table`` in ascending key order: itself when it already is, else a sorted copy."""
+    previous = -1
+    for key in table:
+        if key <= previous:
+            return dict(sorted(table.items()))
+        previous = key
+    return table
+
+
+# Multiple resources of plain values, often the same on every device of a fleet (an
+# error code list, the bearers, the protocols supported), are shared between stores
+# instead of costing each device a dict of 224 bytes or more. A stored multiple
+# resource is therefore never changed in place: a change stores a new dict. Bounded
+# like _SHARED_IDS; exact types only, so that 1, 1.0 and True stay apart.
+_SHARED_MULTI: dict[tuple[tuple[int, type, object], ...], dict[int, Any]] = {}
+_SHARED_MULTI_MAX = 1024
+_SHAREABLE = frozenset({int, str, bytes, bool})
+
+
+def _shared_multi(table: dict[int, _V]) -> dict[int, _V]:
+    """``table`` or an equal shared dict (for values of the types in _SHAREABLE)."""
+    if not all(type(v) in _SHAREABLE for v in table.values()):
+        return table
+    key = tuple((k, type(v), v) for k, v in table.items())
+    found = _SHARED_MULTI.get(key)
+    if found is not None:
+        return found
+    if len(_SHARED_MULTI) < _SHARED_MULTI_MAX:
+        _SHARED_MULTI[key] = table
+    return table
+
+
+# Id tuples shared by every _IdMap holding the same ids: the instances of one object
+# usually have the same resources, on every device of a fleet. Bounded, as a server
+# may create instances with any set of resources; past the bound tuples go unshared.
+_SHARED_IDS: dict[tuple[int, ...], tuple[int, ...]] = {}
+_SHARED_IDS_MAX = 4096
+
+
+def _shared_ids(ids: tuple[int, ...]) -> tuple[int, ...]:
+    found = _SHARED_IDS.get(ids)
+    if found is not None:
+        return found
+    if len(_SHARED_IDS) < _SHARED_IDS_MAX:
+        _SHARED_IDS[ids] = ids
+    return ids
+
+
+class _IdMap(Generic[_V]):
+    """``{id: value}`` kept in ascending id order: the store's objects (instance id ->
+    instance) and instances (resource id -> stored value).
+
+    A store holds one per object and instance of every device; as a dict each costs
+    224 to 632 bytes. Here the ids are a tuple shared with every map of the same ids
+    and the values a tuple of their own: about 100 bytes plus 8 per entry. Lookups
+    bisect the ids; a change builds a new values tuple (a few entries: cheap).
+    """
+
+    __slots__ = ("_ids", "_values")
+
+    def __init__(self) -> None:
+        self._ids: tuple[int, ...] = ()
+        self._values: tuple[_V, ...] = ()
+
+    def _find(self, key: int) -> int:
+        """The position of ``key``, or -1."""
+        ids = self._ids
+        i = bisect_left(ids, key)
+        return i if i < len(ids) and ids[i] == key else -1
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._ids)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, int) and self._find(key) >= 0
+
+    def __getitem__(self, key: int) -> _V:
+        i = self._find(key)
+        if i < 0:
+            raise KeyError(key)
+        return self._values[i]
+
+    @overload
+    def get(self, key: int) -> _V | None: ...
+    @overload
+    def get(self, key: int, default: _D) -> _V | _D: ...
+    def get(self, key: int, default: object = None) -> object:
+        i = self._find(key)
+        return default if i < 0 else self._values[i]
+
+    def __setitem__(self, key: int, value: _V) -> None:
+        ids, values = self._ids, self._values
+        i = bisect_left(ids, key)
+        if i < len(ids) and ids[i] == key:
+            self._values = (*values[:i], value, *values[i + 1 :])
+            return
+        self._ids = _shared_ids((*ids[:i], key, *ids[i:]))
+        self._values = (*values[:i], value, *values[i:])
+
+    def setdefault(self, key: int, default: _V) -> _V:
+        i = self._find(key)
+        if i >= 0:
+            return self._values[i]
+        self[key] = default
+        return default
+
+    def __delitem__(self, key: int) -> None:
+        i = self._find(key)
+        if i < 0:
+            raise KeyError(key)
+        ids, values = self._ids, self._values
+        self._ids = _shared_ids(ids[:i] + ids[i + 1 :])
+        self._values = values[:i] + values[i + 1 :]
+
+    def pop(self, key: int, default: _V | None = None) -> _V | None:
+        i = self._find(key)
+        if i < 0:
+            return default
+        value = self._values[i]
+        del self[key]
+        return value
+
+    def values(self) -> tuple[_V, ...]:
+        return self._values
+
+    def items(self) -> Iterator[tuple[int, _V]]:
+        return zip(self._ids, self._values, strict=True)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _IdMap):
+            return self._ids == other._ids and self._values == other._values
+        if isinstance(other, Mapping):
+            return dict(self.items()) == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
+Resources: TypeAlias = "_IdMap[Stored | dict[int, Stored]]"
+"""One instance: resource id -> stored value, or ``{resource instance id: stored}``."""
+
+
+@dataclass(frozen=True, slots=True)
+class _WithoutPath:
+    """An instance handler called like a Path-keyed callback (made per call, not kept).
+
+    Always a coroutine function, as the callbacks the objects registered before, so
+    that application code wrapping one (``await cb(path, args)``) works for any handler.
+    """
+
+    handler: Callable[[Any], Any]
+
+    async def __call__(self, path: Path, arg: Any) -> Any:
+        return await call_maybe_async(self.handler, arg)
 
 
 @dataclass(slots=True)
@@ -111,12 +279,27 @@ class _Callbacks:
     delete: dict[int, InstanceCallback] = field(default_factory=dict)
     #: (object id, resource id) -> a validate callback for that resource in every instance.
     validate_resource: dict[tuple[int, int], ValidateCallback] = field(default_factory=dict)
+    #: (object id, instance id) -> the object implementation handling that instance's
+    #: resources where the Path-keyed tables have no entry: one entry per instance
+    #: rather than a closure and a Path per resource and device.
+    instances: dict[tuple[int, int], ResourceHandlers] = field(default_factory=dict)
 
     def lookup(self, table: dict[Path, Any], path: Path) -> Any:
         """The callback registered for ``path`` or, failing that, for its resource path."""
         cb = table.get(path)
         if cb is None and len(path) == 4:
             cb = table.get(path.parent)
+        return cb
+
+    def find(self, kind: HandlerKind, path: Path) -> Callable[[Path, Any], Any] | None:
+        """The ``kind`` callback for a resource (instance) path, called ``cb(path, arg)``:
+        the Path-keyed one (:meth:`lookup`), else the instance implementation's."""
+        cb: Callable[[Path, Any], Any] | None = self.lookup(getattr(self, kind), path)
+        if cb is None and len(path) >= 3:
+            impl = self.instances.get((path[0], path[1]))
+            handler = impl.handler(kind, path[2]) if impl is not None else None
+            if handler is not None:
+                cb = _WithoutPath(handler)
         return cb
 
 
@@ -131,7 +314,7 @@ class ObjectStore:
     def __init__(self, registry: Registry | None = None) -> None:
         self.registry = registry if registry is not None else default_registry()
         # object id -> instance id -> resource id -> stored value or {ri: stored}
-        self._data: dict[int, dict[int, dict[int, Stored | dict[int, Stored]]]] = {}
+        self._data: _IdMap[_IdMap[Resources]] = _IdMap()
         # (object id, instance id) -> what a Read of the instance returns: the object
         # definition it was built with, resource nodes in id order, and the resources
         # holding callables (read again each time). Every change to the instance drops it.
@@ -168,22 +351,31 @@ class ObjectStore:
     def add_object(self, object_id: int) -> None:
         """Make an object present (it appears in the Register payload even without instances)."""
         self.object_def(object_id)
-        self._data.setdefault(object_id, {})
+        self._object(object_id)
+
+    def _object(self, object_id: int) -> _IdMap[Resources]:
+        """The instances of ``object_id``, added when the object is not present yet."""
+        obj = self._data.get(object_id)
+        if obj is None:
+            obj = self._data[object_id] = _IdMap()
+        return obj
 
     def has_object(self, object_id: int) -> bool:
         return object_id in self._data
 
     def object_ids(self) -> list[int]:
-        return sorted(self._data)
+        return list(self._data)  # in id order
 
     def instance_ids(self, object_id: int) -> list[int]:
-        return sorted(self._data.get(object_id, {}))
+        obj = self._data.get(object_id)
+        return [] if obj is None else list(obj)  # in id order
 
     def instance_count(self, object_id: int) -> int:
         return len(self._data.get(object_id, ()))
 
     def has_instance(self, object_id: int, instance_id: int) -> bool:
-        return instance_id in self._data.get(object_id, {})
+        obj = self._data.get(object_id)
+        return obj is not None and instance_id in obj
 
     def resource_ids(self, object_id: int, instance_id: int) -> list[int]:
         return sorted(self._instance(Path(object_id, instance_id)))
@@ -197,7 +389,8 @@ class ObjectStore:
             for rdef in odef.resources.values():
                 if rdef.executable and (
                     rdef.mandatory
-                    or Path(object_id, instance_id, rdef.id) in self.callbacks.execute
+                    or self.callbacks.find("execute", Path(object_id, instance_id, rdef.id))
+                    is not None
                 ):
                     ids.add(rdef.id)
         return sorted(ids)
@@ -210,7 +403,7 @@ class ObjectStore:
         return True
 
     def free_instance_id(self, object_id: int) -> int:
-        used = self._data.get(object_id, {})
+        used = self._data.get(object_id, ())
         iid = 0
         while iid in used:
             iid += 1
@@ -218,7 +411,7 @@ class ObjectStore:
             raise BadRequest(f"object {object_id} has no free instance id")
         return iid
 
-    def _instance(self, path: Path) -> dict[int, Stored | dict[int, Stored]]:
+    def _instance(self, path: Path) -> Resources:
         obj = self._data.get(path[0])
         if obj is None:
             raise NotFound(f"object {path[0]} is not present")
@@ -285,8 +478,10 @@ class ObjectStore:
             items = dict(enumerate(value)) if isinstance(value, list | tuple) else value
             if not isinstance(items, dict):
                 raise ModelError(f"{p}: a multiple resource takes a dict or a list of values")
-            new = _ordered(
-                {int(ri): self._app_value(rdef, p.child(int(ri)), v) for ri, v in items.items()}
+            new = _shared_multi(
+                _ordered(
+                    {int(ri): self._app_value(rdef, p.child(int(ri)), v) for ri, v in items.items()}
+                )
             )
         elif len(p) == 3:
             new = self._app_value(rdef, p, value)
@@ -295,19 +490,21 @@ class ObjectStore:
                 raise ModelError(f"{p}: resource {p.parent} is single-instance")
             new = self._app_value(rdef, p, value)
         self._dirty(p[0], p[1])
-        obj = self._data.setdefault(p[0], {})
-        inst = obj.setdefault(p[1], {})
+        obj = self._object(p[0])
+        inst = obj.get(p[1])
+        if inst is None:
+            inst = obj[p[1]] = _IdMap()
         old: object
         if len(p) == 3:
             old = inst.get(p[2], _DELETE)
-            _put(inst, p[2], new)
+            inst[p[2]] = new
         else:
-            if p[2] not in inst:
-                _put(inst, p[2], {})
-            res = inst[p[2]]
+            res = inst.get(p[2], {})
             assert isinstance(res, dict) and not isinstance(new, dict)
             old = res.get(p[3], _DELETE)
+            res = dict(res)  # it may be shared (_shared_multi)
             _put(res, p[3], new)
+            inst[p[2]] = _shared_multi(res)
         if old is not new and (callable(new) or old != new):
             self._changed([p])
 
@@ -339,7 +536,9 @@ class ObjectStore:
         else:
             res = inst[p[2]]
             assert isinstance(res, dict)
+            res = dict(res)  # it may be shared (_shared_multi)
             del res[p[3]]
+            inst[p[2]] = _shared_multi(res)
         self._changed([p])
 
     # -------------------------------------------------------- Read (server)
@@ -398,13 +597,13 @@ class ObjectStore:
     def _snapshot(
         self,
         path: Path,
-        inst: dict[int, Stored | dict[int, Stored]],
+        inst: Resources,
         odef: ObjectDef | None,
     ) -> _Snapshot:
         defs = odef.resources if odef is not None else _NO_DEFS
         nodes: dict[int, ResourceNode | MultiResourceNode] = {}
         dynamic: list[int] = []
-        for rid, stored in inst.items():  # kept in id order by _put
+        for rid, stored in inst.items():  # kept in id order
             rdef = defs.get(rid)
             if rdef is not None and not rdef.readable:
                 continue
@@ -471,7 +670,7 @@ class ObjectStore:
                 current = self._current_multi(rpath)
                 current.update(values)
                 values = current
-            plan.append((rpath, _ordered(values)))
+            plan.append((rpath, _shared_multi(_ordered(values))))
         else:
             if rdef.multiple:
                 raise BadRequest(f"{rpath} is a multiple resource: resource instances expected")
@@ -578,7 +777,7 @@ class ObjectStore:
             generic = self.callbacks.validate_resource.get((rpath[0], rpath[2]))
             for ri, value in items:
                 vpath = rpath if ri is None else rpath.child(ri)
-                cb = self.callbacks.lookup(self.callbacks.validate, vpath)
+                cb = self.callbacks.find("validate", vpath)
                 for check in (generic, cb):
                     if check is None:
                         continue
@@ -591,23 +790,23 @@ class ObjectStore:
         changed: list[Path] = []
         for rpath, new in plan:
             self._dirty(rpath[0], rpath[1])
-            obj = self._data.setdefault(rpath[0], {})
+            obj = self._object(rpath[0])
             inst = obj.get(rpath[1])
             if inst is None:  # created by a Bootstrap-Write
-                inst = obj[rpath[1]] = {}
+                inst = obj[rpath[1]] = _IdMap()
                 changed.append(Path(rpath[0], rpath[1]))
             if new is _DELETE:
                 if inst.pop(rpath[2], None) is not None:
                     changed.append(rpath)
                 continue
             old = inst.get(rpath[2], _DELETE)
-            _put(inst, rpath[2], new)
+            inst[rpath[2]] = new
             if old != new or callable(old):
                 changed.append(rpath)
         for rpath, new in plan:
             if new is _DELETE:
                 continue
-            cb = self.callbacks.post_write.get(rpath)
+            cb = self.callbacks.find("post_write", rpath)
             if cb is not None:
                 await call_maybe_async(cb, rpath, self.get(rpath))
             elif isinstance(new, dict):
@@ -636,7 +835,7 @@ class ObjectStore:
         gets the lowest free id. Mandatory writable resources must be given.
         """
         odef = self.object_def(object_id)
-        existing = self._data.get(object_id, {})
+        existing = self._data.get(object_id, ())
         iid = node.id if node is not None and node.id >= 0 else self.free_instance_id(object_id)
         if iid in existing:
             raise BadRequest(f"instance /{object_id}/{iid} already exists")
@@ -659,7 +858,7 @@ class ObjectStore:
                 raise BadRequest(f"create {ipath}: mandatory resources {missing} missing")
         await self.validate_plan(plan)
         self._dirty(object_id, iid)
-        self._data.setdefault(object_id, {})[iid] = {}
+        self._object(object_id)[iid] = _IdMap()
         await self.apply_plan(plan)
         cb = self.callbacks.create.get(object_id)
         if cb is not None:
@@ -670,13 +869,13 @@ class ObjectStore:
     def create_instance(self, object_id: int, instance_id: int | None = None) -> int:
         """Application side: add an empty instance (resources are then ``set``)."""
         self.object_def(object_id)
-        obj = self._data.setdefault(object_id, {})
+        obj = self._object(object_id)
         iid = self.free_instance_id(object_id) if instance_id is None else instance_id
         Path(object_id, iid)  # range check
         if iid in obj:
             raise ModelError(f"instance /{object_id}/{iid} already exists")
         self._dirty(object_id, iid)
-        obj[iid] = {}
+        obj[iid] = _IdMap()
         self._changed([Path(object_id, iid)])
         return iid
 
@@ -717,7 +916,7 @@ class ObjectStore:
         rdef = self.resource_def(path)
         if check_access and not rdef.executable:
             raise MethodNotAllowed(f"{path} is not executable")
-        cb = self.callbacks.execute.get(path)
+        cb = self.callbacks.find("execute", path)
         if cb is not None:
             await call_maybe_async(cb, path, args)
 

@@ -2,9 +2,10 @@
 
 Convention: an object class installs itself in its constructor. It creates
 its instance in the :class:`~lwm2m.client.store.ObjectStore`, sets the
-initial resource values (callables for live readings), registers the
-execute / validate / post-write callbacks it needs and then exposes a Python
-API for the application. Time comes from an injectable clock and delayed
+initial resource values (callables for live readings) and then exposes a
+Python API for the application; the methods handling Execute, validate and
+post-write of its resources are named in class-level tables (see
+:class:`ObjectInstance`). Time comes from an injectable clock and delayed
 actions from an injectable :class:`Scheduler`, so tests drive them with
 :class:`~lwm2m.objects.clock.ManualClock` instead of sleeping.
 """
@@ -14,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, Protocol, TypeAlias
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar, Protocol, TypeAlias, cast
 
-from lwm2m.client.store import ObjectStore, call_maybe_async
-from lwm2m.model import Path, Value
+from lwm2m.client.store import HandlerKind, ObjectStore, call_maybe_async
+from lwm2m.model import Path
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,56 @@ class LoopScheduler:
         return asyncio.get_running_loop().call_later(delay, callback)
 
 
+#: The default scheduler: it holds no state, so every instance shares this one.
+LOOP_SCHEDULER = LoopScheduler()
+
+
 def default_clock() -> float:
     return time.time()
 
 
+Handlers: TypeAlias = "Mapping[int, str]"
+"""Resource id -> name of the method that handles it (see :class:`ObjectInstance`)."""
+
+_KINDS: tuple[HandlerKind, ...] = ("execute", "validate", "post_write")
+
+
 class ObjectInstance:
-    """Base of the object implementations: one instance of ``object_id`` in a store."""
+    """Base of the object implementations: one instance of ``object_id`` in a store.
+
+    A subclass names the methods that handle its resources in class-level
+    tables instead of registering a callback per resource and instance (one
+    closure and one Path each, per device): ``execute_handlers`` methods get
+    the Execute argument string, ``validate_handlers`` methods the value of a
+    server write before it is applied (False or an exception rejects it) and
+    ``post_write_handlers`` methods the value after it was applied. Tables
+    are merged with those of the base classes; the store consults them
+    through the single entry the instance registers in
+    ``store.callbacks.instances``, after the Path-keyed callback tables, so
+    a callback the application registers for a path takes precedence.
+    """
 
     object_id: ClassVar[int]
+    execute_handlers: ClassVar[Handlers] = {}
+    validate_handlers: ClassVar[Handlers] = {}
+    post_write_handlers: ClassVar[Handlers] = {}
+    # The three tables above merged along the MRO, by kind (built by __init_subclass__).
+    _handlers: ClassVar[dict[HandlerKind, dict[int, str]]] = {kind: {} for kind in _KINDS}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        merged: dict[HandlerKind, dict[int, str]] = {kind: {} for kind in _KINDS}
+        for klass in reversed(cls.__mro__):
+            for kind in _KINDS:
+                merged[kind].update(vars(klass).get(f"{kind}_handlers", {}))
+        for kind, table in merged.items():
+            for rid, name in table.items():
+                if not callable(getattr(cls, name, None)):
+                    # Fail at import, not at the first server request.
+                    raise TypeError(
+                        f"{cls.__name__}: {kind} handler {name!r} for {rid} is no method"
+                    )
+        cls._handlers = merged
 
     def __init__(
         self,
@@ -65,13 +108,24 @@ class ObjectInstance:
     ) -> None:
         self.store = store
         self.clock: Clock = clock if clock is not None else default_clock
-        self.scheduler: Scheduler = scheduler if scheduler is not None else LoopScheduler()
+        self.scheduler: Scheduler = scheduler if scheduler is not None else LOOP_SCHEDULER
         self.instance_id = store.create_instance(self.object_id, instance_id)
-        self.path = Path(self.object_id, self.instance_id)
+        if any(self._handlers.values()):
+            store.callbacks.instances[self.object_id, self.instance_id] = self
 
     # ------------------------------------------------------------ helpers
+    @property
+    def path(self) -> Path:
+        # Built on demand: a Path kept per instance costs every device memory.
+        return Path(self.object_id, self.instance_id)
+
     def rpath(self, rid: int) -> Path:
-        return self.path.child(rid)
+        return Path(self.object_id, self.instance_id, rid)
+
+    def handler(self, kind: HandlerKind, rid: int) -> Callable[[Any], Any] | None:
+        """The bound method handling ``kind`` for resource ``rid``, or None (store protocol)."""
+        name = self._handlers[kind].get(rid)
+        return None if name is None else cast("Callable[[Any], Any]", getattr(self, name))
 
     @property
     def installed(self) -> bool:
@@ -90,44 +144,16 @@ class ObjectInstance:
     def _get(self, rid: int) -> Any:
         return self.store.get(self.rpath(rid))
 
-    def _live(
-        self, rid: int, provider: Callable[[], Any], on_write: Callable[[Any], None] | None = None
-    ) -> None:
-        """Serve ``rid`` from ``provider``; a server write goes to ``on_write`` (which
-        adjusts what the provider computes) and the provider is put back afterwards."""
-        self._set(rid, provider)
-        if on_write is not None:
+    def _add_executables(self) -> None:
+        """Make the resources with an execute handler present (those the object defines)."""
+        defined = self.store.object_def(self.object_id).resources
+        for rid in self._handlers["execute"]:
+            if rid in defined:
+                self.store.set(self.rpath(rid), None)
 
-            def written(value: Any) -> None:
-                on_write(value)
-                self._set(rid, provider)
-
-            self._on_write(rid, written)
-
-    def _add_executable(self, rid: int, action: Callable[[str], Any]) -> None:
-        """Make executable ``rid`` present and call ``action(args)`` on Execute."""
-        self.store.set(self.rpath(rid), None)
-
-        async def on_execute(path: Path, args: str) -> None:
-            await call_maybe_async(action, args)
-
-        self.store.callbacks.execute[self.rpath(rid)] = on_execute
-
-    def _on_validate(self, rid: int, check: Callable[[Any], bool | None]) -> None:
-        """``check(value)`` runs before a server write; False (or an exception) rejects it."""
-
-        def validate(path: Path, value: Value) -> bool | None:
-            return check(value)
-
-        self.store.callbacks.validate[self.rpath(rid)] = validate
-
-    def _on_write(self, rid: int, action: Callable[[Any], Any]) -> None:
-        """``action(value)`` runs after a server write of ``rid`` was applied."""
-
-        async def post_write(path: Path, value: Value) -> None:
-            await call_maybe_async(action, value)
-
-        self.store.callbacks.post_write[self.rpath(rid)] = post_write
+    def _non_negative(self, value: Any) -> bool:
+        """A validate handler: the written value is a number >= 0."""
+        return non_negative(value)
 
 
 async def run_hook(hook: Hook | None, what: str) -> None:
@@ -163,6 +189,12 @@ class Stopwatch:
         """A written value: the counter continues from there (only while running)."""
         if self._since is not None:
             self.start(seconds)
+
+    def written(self, owner: ObjectInstance, rid: int, seconds: float) -> None:
+        """A server wrote ``seconds`` to ``rid`` of ``owner``, which this stopwatch serves:
+        continue from there and serve ``rid`` from the stopwatch again."""
+        self.set(seconds)
+        owner._set(rid, self.read)
 
     def read(self) -> int:
         return 0 if self._since is None else int(self._clock() - self._since)

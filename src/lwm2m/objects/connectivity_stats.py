@@ -17,7 +17,7 @@ counters (0, 1) stay 0: this stack has no SMS binding.
 from __future__ import annotations
 
 from lwm2m.client.store import ObjectStore
-from lwm2m.objects._base import Clock, ObjectInstance, Scheduler, TimerHandle, non_negative
+from lwm2m.objects._base import Clock, ObjectInstance, Scheduler, TimerHandle
 from lwm2m.transport.counting import TrafficCounters
 
 __all__ = ["ConnectivityStatistics", "TrafficCounters"]
@@ -30,6 +30,8 @@ class ConnectivityStatistics(ObjectInstance):
     """
 
     object_id = 7
+    execute_handlers = {6: "_execute_start", 7: "_execute_stop"}
+    validate_handlers = {8: "_non_negative"}
 
     def __init__(
         self,
@@ -44,17 +46,39 @@ class ConnectivityStatistics(ObjectInstance):
         self.counters = counters if counters is not None else TrafficCounters()
         self.counters.enabled = False
         self._stop_timer: TimerHandle | None = None
-        c = self.counters
-        self._set(0, lambda: c.sms_tx)
-        self._set(1, lambda: c.sms_rx)
-        self._set(2, lambda: c.tx_bytes // 1024)  # KiB (Core TS E.8)
-        self._set(3, lambda: c.rx_bytes // 1024)
-        self._set(4, lambda: c.max_message_size)
-        self._set(5, lambda: c.average_message_size)
-        self._add_executable(6, lambda args: self.start())
-        self._add_executable(7, lambda args: self.stop())
+        self._set(0, self._sms_tx)
+        self._set(1, self._sms_rx)
+        self._set(2, self._tx_kib)
+        self._set(3, self._rx_kib)
+        self._set(4, self._max_message_size)
+        self._set(5, self._average_message_size)
+        self._add_executables()
         self._set(8, collection_period)
-        self._on_validate(8, non_negative)
+
+    # Live readings as methods: a bound method is smaller than a closure.
+    def _sms_tx(self) -> int:
+        return self.counters.sms_tx
+
+    def _sms_rx(self) -> int:
+        return self.counters.sms_rx
+
+    def _tx_kib(self) -> int:
+        return self.counters.tx_bytes // 1024  # KiB (Core TS E.8)
+
+    def _rx_kib(self) -> int:
+        return self.counters.rx_bytes // 1024
+
+    def _max_message_size(self) -> int:
+        return self.counters.max_message_size
+
+    def _average_message_size(self) -> int:
+        return self.counters.average_message_size
+
+    def _execute_start(self, args: str) -> None:
+        self.start()
+
+    def _execute_stop(self, args: str) -> None:
+        self.stop()
 
     @property
     def collecting(self) -> bool:

@@ -128,6 +128,9 @@ class Device(ObjectInstance):
     """
 
     object_id = 3
+    execute_handlers = {4: "_execute_reboot", 5: "_execute_factory_reset", 12: "_reset_error_code"}
+    validate_handlers = {14: "_check_utc_offset", 15: "_check_timezone"}
+    post_write_handlers = {13: "set_current_time"}
 
     def __init__(
         self,
@@ -174,9 +177,7 @@ class Device(ObjectInstance):
         ):
             if text is not None:
                 self._set(rid, text)
-        self._add_executable(4, lambda args: run_hook(self.on_reboot, "reboot"))
-        self._add_executable(5, lambda args: run_hook(self.on_factory_reset, "factory reset"))
-        self._add_executable(12, lambda args: self._reset_error_code())
+        self._add_executables()
         if power_sources:
             self.set_power_sources(power_sources)
         for rid, source in (
@@ -189,11 +190,8 @@ class Device(ObjectInstance):
                 self._set(rid, source)
         self._sync_errors()
         self._set(13, self._now)
-        self._on_write(13, self._time_written)
         self._set(14, utc_offset)
-        self._on_validate(14, lambda v: _accepts(parse_utc_offset, v))
         self._set(15, timezone)
-        self._on_validate(15, lambda v: _accepts(check_timezone, v))
         self._set(16, supported_binding)
         links = list(ext_dev_info)
         if links:
@@ -220,7 +218,13 @@ class Device(ObjectInstance):
         # Core TS E.4: with no error the list holds a single instance of value 0.
         self._set(11, list(self._errors) if self._errors else [ErrorCode.NO_ERROR.value])
 
-    async def _reset_error_code(self) -> None:
+    async def _execute_reboot(self, args: str) -> None:
+        await run_hook(self.on_reboot, "reboot")
+
+    async def _execute_factory_reset(self, args: str) -> None:
+        await run_hook(self.on_factory_reset, "factory reset")
+
+    async def _reset_error_code(self, args: str) -> None:
         self.clear_errors()
         if self.on_reset_error_code is not None:
             await run_hook(self.on_reset_error_code, "reset error code")
@@ -238,8 +242,11 @@ class Device(ObjectInstance):
         self._time_offset = epoch_seconds - self.clock()
         self._set(13, self._now)
 
-    def _time_written(self, value: int) -> None:
-        self.set_current_time(value)
+    def _check_utc_offset(self, value: object) -> bool:
+        return _accepts(parse_utc_offset, value)
+
+    def _check_timezone(self, value: object) -> bool:
+        return _accepts(check_timezone, value)
 
     @property
     def utc_offset(self) -> str:

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 
 from lwm2m.client.store import ObjectStore
 from lwm2m.errors import MethodNotAllowed, OperationError
@@ -84,6 +85,21 @@ class FirmwareUpdater:
         """Drop a partial or downloaded image (reset, cancel or failure)."""
 
 
+# The latest normalised downloaders mapping (a one-element cell): instances given
+# equal downloaders, as a fleet gives every device, share it rather than a copy each.
+_last_by_scheme: list[Mapping[str, Downloader]] = [MappingProxyType({})]
+
+
+def _by_scheme(downloaders: Mapping[str, Downloader]) -> Mapping[str, Downloader]:
+    """``downloaders`` keyed by lower-case scheme, read-only (shared when equal to the last)."""
+    normalised = {k.lower(): v for k, v in downloaders.items()}
+    last = _last_by_scheme[0]
+    if len(last) == len(normalised) and all(last.get(k) is v for k, v in normalised.items()):
+        return last
+    _last_by_scheme[0] = shared = MappingProxyType(normalised)
+    return shared
+
+
 class _Sink:
     """Adapts the updater to a downloader's PackageSink, counting bytes for progress."""
 
@@ -106,6 +122,9 @@ class FirmwareUpdate(ObjectInstance):
     """
 
     object_id = 5
+    execute_handlers = {2: "_execute_update", 10: "_execute_cancel"}
+    validate_handlers = {0: "_check_package_write", 1: "_check_uri_write"}
+    post_write_handlers = {0: "_package_written", 1: "_uri_written"}
 
     def __init__(
         self,
@@ -123,7 +142,7 @@ class FirmwareUpdate(ObjectInstance):
             http = HttpDownloader()
             downloaders = {"http": http, "https": http}
         self.updater = updater
-        self.downloaders = {k.lower(): v for k, v in downloaders.items()}
+        self.downloaders: Mapping[str, Downloader] = _by_scheme(downloaders)
         self.push = push
         if not push and not self.downloaders:
             raise ValueError("firmware update needs push or at least one downloader")
@@ -136,13 +155,8 @@ class FirmwareUpdate(ObjectInstance):
         self._task: asyncio.Task[None] | None = None
 
         self._set(0, b"")
-        self._on_validate(0, self._check_package_write)
-        self._on_write(0, self._package_written)
         self._set(1, "")
-        self._on_validate(1, self._check_uri_write)
-        self._on_write(1, self._uri_written)
-        self._add_executable(2, self._execute_update)
-        self._add_executable(10, self._execute_cancel)
+        self._add_executables()
         self._set(6, "")
         self._set(7, "")
         self._publish_delivery()
@@ -150,7 +164,8 @@ class FirmwareUpdate(ObjectInstance):
 
     def add_downloader(self, scheme: str, downloader: Downloader) -> None:
         """Pull ``scheme://`` Package URIs with ``downloader`` (updates 5/0/8 and 5/0/9)."""
-        self.downloaders[scheme.lower()] = downloader
+        # Copy on write: the mapping may be shared with other instances (_by_scheme).
+        self.downloaders = {**self.downloaders, scheme.lower(): downloader}
         self._publish_delivery()
 
     def _publish_delivery(self) -> None:

@@ -62,12 +62,17 @@ def test_callable_source_tracked_on_every_read(store: ObjectStore) -> None:
     assert store.get(f"{path}/5601") == 7.0
 
 
-def test_several_instances_each_with_own_reset(store: ObjectStore) -> None:
+async def test_several_instances_each_with_own_reset(store: ObjectStore) -> None:
     a, b = Temperature(store, 1.0), Temperature(store, 2.0)
     assert (a.instance_id, b.instance_id) == (0, 1)
     a.update(5.0)
-    assert store.get("3303/1/5602") == 2.0
-    assert set(store.callbacks.execute) >= {a.rpath(5605), b.rpath(5605)}
+    b.update(3.0)
+    assert store.get("3303/1/5602") == 3.0
+    assert all(store.callbacks.find("execute", t.rpath(5605)) for t in (a, b))
+    await server_execute(store, str(b.rpath(5605)))
+    assert (a.min_measured, b.min_measured) == (1.0, 3.0)  # only b was reset
+    await server_execute(store, str(a.rpath(5605)))
+    assert (a.min_measured, a.max_measured) == (5.0, 5.0)
 
 
 def test_accelerometer_axes(store: ObjectStore, clock: ManualClock) -> None:

@@ -38,11 +38,13 @@ class IpsoInstance(ObjectInstance):
         if self.has_resource(TIMESTAMP):
             self._set(TIMESTAMP, int(self.clock()))
 
+
+class TimedOutput(IpsoInstance):
+    """An output with Delay Duration (5521) and Minimum Off-time (5525); a server write
+    of either must be >= 0."""
+
+    validate_handlers = {DELAY_DURATION: "_non_negative", MINIMUM_OFF_TIME: "_non_negative"}
+
     def _install_delays(self, delay_duration: float, minimum_off_time: float) -> None:
-        """Delay Duration (5521) and Minimum Off-time (5525); a server write must be >= 0."""
-        for rid, seconds in (
-            (DELAY_DURATION, delay_duration),
-            (MINIMUM_OFF_TIME, minimum_off_time),
-        ):
-            self._set(rid, float(seconds))
-            self._on_validate(rid, non_negative)
+        self._set(DELAY_DURATION, float(delay_duration))
+        self._set(MINIMUM_OFF_TIME, float(minimum_off_time))

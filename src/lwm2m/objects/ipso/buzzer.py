@@ -16,17 +16,19 @@ from lwm2m.objects._base import Clock, Scheduler, TimerHandle
 from lwm2m.objects.ipso._common import (
     DELAY_DURATION,
     MINIMUM_OFF_TIME,
-    IpsoInstance,
+    TimedOutput,
     check_delays,
 )
 
 ON_OFF, LEVEL = 5850, 5548
 
 
-class Buzzer(IpsoInstance):
+class Buzzer(TimedOutput):
     """``on_change(buzzer)`` is called when the buzzer starts or stops, to drive the hardware."""
 
     object_id = 3338
+    validate_handlers = {ON_OFF: "_may_switch"}
+    post_write_handlers = {ON_OFF: "_on_off_written"}
 
     def __init__(
         self,
@@ -54,8 +56,6 @@ class Buzzer(IpsoInstance):
         self._rearm_at = float("-inf")
         self._stop_timer: TimerHandle | None = None
         self._set(ON_OFF, False)
-        self._on_validate(ON_OFF, self._may_switch)
-        self._on_write(ON_OFF, lambda v: self._switch(bool(v)))
         self._set(LEVEL, float(level))
         self._install_delays(delay_duration, minimum_off_time)
 
@@ -79,6 +79,9 @@ class Buzzer(IpsoInstance):
 
     def turn_off(self) -> None:
         self._switch(False)
+
+    def _on_off_written(self, value: object) -> None:
+        self._switch(bool(value))
 
     def _switch(self, on: bool) -> None:
         if self._stop_timer is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lwm2m.client.store import ObjectStore
-from lwm2m.objects._base import Clock, Stopwatch, non_negative
+from lwm2m.objects._base import Clock, Stopwatch
 from lwm2m.objects.ipso._common import IpsoInstance
 
 ON_OFF, DIMMER, ON_TIME = 5850, 5851, 5852
@@ -21,6 +21,13 @@ class LightControl(IpsoInstance):
     """A light; ``on_change(light)`` is called after every change, to drive the hardware."""
 
     object_id = 3311
+    validate_handlers = {ON_TIME: "_non_negative"}
+    post_write_handlers = {
+        ON_OFF: "_on_off_written",
+        DIMMER: "_dimmer_written",
+        ON_TIME: "_on_time_written",
+        COLOUR: "_colour_written",
+    }
 
     def __init__(
         self,
@@ -46,19 +53,17 @@ class LightControl(IpsoInstance):
         self._energy_wh = 0.0
         self._segment_start = self.clock()
         self._on_timer = Stopwatch(self.clock)
+        # A server write of Colour notifies only when the application gave a colour.
+        self._colour_written_notifies = colour is not None
         self._set(ON_OFF, False)
-        self._on_write(ON_OFF, lambda v: self._apply(on=bool(v)))
         self._set(DIMMER, dimmer)
-        self._on_write(DIMMER, lambda v: self._apply(dimmer=int(v)))
-        self._live(ON_TIME, self._on_timer.read, self._on_timer.set)
-        self._on_validate(ON_TIME, non_negative)
+        self._set(ON_TIME, self._on_timer.read)
         if rated_power is not None:
-            self._live(CUMULATIVE_POWER, self._energy)
+            self._set(CUMULATIVE_POWER, self._energy)
         if power_factor is not None:
             self._set(POWER_FACTOR, power_factor)
         if colour is not None:
             self._set(COLOUR, colour)
-            self._on_write(COLOUR, lambda v: self._notify())
         if units is not None:
             self._set(UNITS, units)
         if on:
@@ -94,6 +99,19 @@ class LightControl(IpsoInstance):
     def set_colour(self, colour: str) -> None:
         self._set(COLOUR, colour)
         self._notify()
+
+    def _on_off_written(self, value: object) -> None:
+        self._apply(on=bool(value))
+
+    def _dimmer_written(self, value: int) -> None:
+        self._apply(dimmer=int(value))
+
+    def _on_time_written(self, value: int) -> None:
+        self._on_timer.written(self, ON_TIME, value)
+
+    def _colour_written(self, value: object) -> None:
+        if self._colour_written_notifies:
+            self._notify()
 
     def _apply(self, *, on: bool | None = None, dimmer: int | None = None) -> None:
         self._close_segment()

@@ -40,11 +40,26 @@ class SensorOptions(TypedDict, total=False):
     clock: Clock | None
 
 
+class _Sample:
+    """A callable reading, tracked for min/max on every read (smaller than a closure)."""
+
+    __slots__ = ("_rid", "_sensor", "_source")
+
+    def __init__(self, sensor: MeasuringSensor, rid: int, source: Callable[[], float]) -> None:
+        self._sensor, self._rid, self._source = sensor, rid, source
+
+    def __call__(self) -> float:
+        value = float(self._source())
+        self._sensor._track(self._rid, value)
+        return value
+
+
 class MeasuringSensor(IpsoInstance):
     """A sensor with one or more value resources; subclasses set the class attributes."""
 
     default_units: ClassVar[str] = ""
     value_ids: ClassVar[tuple[int, ...]] = (SENSOR_VALUE,)
+    execute_handlers = {RESET_MIN_MAX: "_execute_reset"}
 
     def __init__(
         self,
@@ -70,22 +85,14 @@ class MeasuringSensor(IpsoInstance):
         for rid, bound in ((MIN_RANGE, min_range), (MAX_RANGE, max_range)):
             if bound is not None and self.has_resource(rid):
                 self._set(rid, float(bound))
-        if self.has_resource(RESET_MIN_MAX):
-            self._add_executable(RESET_MIN_MAX, lambda args: self.reset_min_max())
+        self._add_executables()
         for rid, reading in values.items():
             self._install(rid, reading)
 
     def _install(self, rid: int, reading: Reading) -> None:
         if callable(reading):
-            source = reading
-
-            def sample() -> float:
-                value = float(source())
-                self._track(rid, value)
-                return value
-
-            self._set(rid, sample)
-            self._track(rid, float(source()))
+            self._set(rid, _Sample(self, rid, reading))
+            self._track(rid, float(reading()))
         else:
             self._record(rid, float(reading))
 
@@ -111,6 +118,9 @@ class MeasuringSensor(IpsoInstance):
     @property
     def max_measured(self) -> float | None:
         return self._max
+
+    def _execute_reset(self, args: str) -> None:
+        self.reset_min_max()
 
     def reset_min_max(self) -> None:
         """Min and Max Measured Values become the current value (5605)."""

@@ -9,7 +9,7 @@ current state, reset by writing 0.
 from __future__ import annotations
 
 from lwm2m.client.store import ObjectStore
-from lwm2m.objects._base import Clock, Stopwatch, non_negative
+from lwm2m.objects._base import Clock, Stopwatch
 from lwm2m.objects.ipso._common import IpsoInstance
 
 STATE, COUNTER, ON_TIME, OFF_TIME = 5500, 5501, 5852, 5854
@@ -61,14 +61,21 @@ class DigitalInput(IpsoInstance):
 
 class OnOffSwitch(DigitalInput):
     object_id = 3342
+    validate_handlers = {ON_TIME: "_non_negative", OFF_TIME: "_non_negative"}
+    post_write_handlers = {ON_TIME: "_on_time_written", OFF_TIME: "_off_time_written"}
 
     def _install(self) -> None:
         self._on_timer = Stopwatch(self.clock)
         self._off_timer = Stopwatch(self.clock)
         self._off_timer.start()
-        for rid, watch in ((ON_TIME, self._on_timer), (OFF_TIME, self._off_timer)):
-            self._live(rid, watch.read, watch.set)
-            self._on_validate(rid, non_negative)
+        self._set(ON_TIME, self._on_timer.read)
+        self._set(OFF_TIME, self._off_timer.read)
+
+    def _on_time_written(self, value: int) -> None:
+        self._on_timer.written(self, ON_TIME, value)
+
+    def _off_time_written(self, value: int) -> None:
+        self._off_timer.written(self, OFF_TIME, value)
 
     def _changed(self, state: bool) -> None:
         started, stopped = (

@@ -29,11 +29,11 @@ import enum
 from collections.abc import Callable
 
 from lwm2m.client.store import ObjectStore
-from lwm2m.objects._base import Clock, Scheduler, TimerHandle, non_negative
+from lwm2m.objects._base import Clock, Scheduler, TimerHandle
 from lwm2m.objects.ipso._common import (
     DELAY_DURATION,
     MINIMUM_OFF_TIME,
-    IpsoInstance,
+    TimedOutput,
     check_delays,
 )
 
@@ -49,10 +49,18 @@ class TimerMode(enum.IntEnum):
     DELAY_ON_DROPOUT = 4
 
 
-class Timer(IpsoInstance):
+class Timer(TimedOutput):
     """A 3340 instance running on ``clock`` / ``scheduler``."""
 
     object_id = 3340
+    execute_handlers = {TRIGGER: "_execute_trigger"}
+    validate_handlers = {COUNTER: "_non_negative", CUMULATIVE: "_non_negative"}
+    post_write_handlers = {
+        MODE: "_mode_written",
+        ON_OFF: "_input_written",
+        COUNTER: "_write_counter",
+        CUMULATIVE: "_write_cumulative",
+    }
 
     def __init__(
         self,
@@ -89,17 +97,13 @@ class Timer(IpsoInstance):
 
         self._install_delays(delay_duration, minimum_off_time)
         self._set(MODE, int(self._mode))
-        self._on_write(MODE, lambda v: self.set_mode(TimerMode(v)))
         self._set(ON_OFF, False)
-        self._on_write(ON_OFF, lambda v: self.set_input(bool(v)))
-        self._add_executable(TRIGGER, lambda args: self.trigger())
+        self._add_executables()
         self._set(OUTPUT, False)
-        self._live(REMAINING, self._remaining)
-        self._live(COUNTER, lambda: self._counter, self._write_counter)
-        self._on_validate(COUNTER, non_negative)
+        self._set(REMAINING, self._remaining)
+        self._set(COUNTER, self._counter_value)
         self._set(INPUT_COUNTER, 0)
-        self._live(CUMULATIVE, self._cumulative_time, self._write_cumulative)
-        self._on_validate(CUMULATIVE, non_negative)
+        self._set(CUMULATIVE, self._cumulative_time)
 
     # ------------------------------------------------------------ reads
     @property
@@ -139,12 +143,27 @@ class Timer(IpsoInstance):
         running = self.clock() - self._input_since if self._input else 0.0
         return self._cumulative + running
 
+    def _counter_value(self) -> int:
+        return self._counter
+
+    # Post-write handlers of the live resources: adopt the value, then serve it live again.
     def _write_counter(self, value: int) -> None:
         self._counter = int(value)
+        self._set(COUNTER, self._counter_value)
 
     def _write_cumulative(self, value: float) -> None:
         self._cumulative = float(value)
         self._input_since = self.clock()
+        self._set(CUMULATIVE, self._cumulative_time)
+
+    def _mode_written(self, value: int) -> None:
+        self.set_mode(TimerMode(value))
+
+    def _input_written(self, value: object) -> None:
+        self.set_input(bool(value))
+
+    def _execute_trigger(self, args: str) -> None:
+        self.trigger()
 
     # ------------------------------------------------------------ inputs
     def set_mode(self, mode: TimerMode) -> None:
