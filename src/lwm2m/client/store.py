@@ -88,6 +88,8 @@ def _resolve(stored: Stored) -> Value:
 
 _V = TypeVar("_V")
 _D = TypeVar("_D")
+_K = TypeVar("_K")
+_T = TypeVar("_T")
 _Snapshot: TypeAlias = tuple[
     "ObjectDef | None", dict[int, "ResourceNode | MultiResourceNode"], tuple[int, ...]
 ]
@@ -132,12 +134,7 @@ def _shared_multi(table: dict[int, _V]) -> dict[int, _V]:
     if not all(type(v) in _SHAREABLE for v in table.values()):
         return table
     key = tuple((k, type(v), v) for k, v in table.items())
-    found = _SHARED_MULTI.get(key)
-    if found is not None:
-        return found
-    if len(_SHARED_MULTI) < _SHARED_MULTI_MAX:
-        _SHARED_MULTI[key] = table
-    return table
+    return _interned(_SHARED_MULTI, key, table, _SHARED_MULTI_MAX)
 
 
 # Id tuples shared by every _IdMap holding the same ids: the instances of one object
@@ -148,12 +145,17 @@ _SHARED_IDS_MAX = 4096
 
 
 def _shared_ids(ids: tuple[int, ...]) -> tuple[int, ...]:
-    found = _SHARED_IDS.get(ids)
+    return _interned(_SHARED_IDS, ids, ids, _SHARED_IDS_MAX)
+
+
+def _interned(cache: dict[_K, _T], key: _K, value: _T, bound: int) -> _T:
+    """What ``cache`` holds for ``key``, else ``value``, kept while ``cache`` is under ``bound``."""
+    found = cache.get(key)
     if found is not None:
         return found
-    if len(_SHARED_IDS) < _SHARED_IDS_MAX:
-        _SHARED_IDS[ids] = ids
-    return ids
+    if len(cache) < bound:
+        cache[key] = value
+    return value
 
 
 class _IdMap(Generic[_V]):
