@@ -35,6 +35,7 @@ from .dtls_common import (
     peer_certificate,
 )
 from .dtls_session import MAX_DATAGRAM, DtlsSession
+from .udp import UdpTransport
 
 __all__ = ["DtlsClientTransport"]
 
@@ -43,26 +44,6 @@ _log = logging.getLogger(__name__)
 _MAX_QUEUED = 64
 _TIMER_SLACK = 0.01
 _TIMER_REPOLL = 0.02
-
-
-class _Protocol(asyncio.DatagramProtocol):
-    __slots__ = ("owner",)
-
-    def __init__(self, owner: DtlsClientTransport) -> None:
-        self.owner = owner
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        try:
-            self.owner._datagram(data)
-        except Exception:  # never into the event loop
-            _log.exception("DTLS client: datagram dropped")
-
-    def error_received(self, exc: Exception) -> None:
-        if isinstance(exc, OSError):
-            self.owner._socket_error(exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.owner._closed = True
 
 
 def _psk(value: PskCredentials | tuple[bytes, bytes] | None) -> PskCredentials | None:
@@ -102,7 +83,7 @@ class DtlsClientTransport(DatagramTransport):
         self._retransmit_initial = retransmit_initial
         self._retransmit_max = retransmit_max
         self._loop = asyncio.get_running_loop()
-        self._transport: asyncio.DatagramTransport | None = None
+        self._transport: UdpTransport | None = None
         self._remote: Address = ("", 0)
         self._local: Address = ("", 0)
         self._session: DtlsSession | None = None
@@ -152,14 +133,15 @@ class DtlsClientTransport(DatagramTransport):
             retransmit_initial=retransmit_initial,
             retransmit_max=retransmit_max,
         )
-        transport, _ = await self._loop.create_datagram_endpoint(
-            lambda: _Protocol(self), remote_addr=remote, local_addr=local_addr
-        )
-        self._transport = transport
-        peer = transport.get_extra_info("peername")
-        sock = transport.get_extra_info("sockname")
-        self._remote = (peer[0], peer[1])
-        self._local = (sock[0], sock[1])
+        if local_addr is None:  # any address of the server's family; connect() picks
+            local_addr = ("::" if ":" in remote[0] else "0.0.0.0", 0)
+        # The same UDP socket transport as plain CoAP, connected to the server (so
+        # ICMP errors are reported), carrying DTLS records instead of CoAP messages.
+        udp = await UdpTransport.create(local_addr[0], local_addr[1], connect=remote)
+        udp.set_callbacks(self._udp_datagram, self._udp_error)
+        self._transport = udp
+        self._remote = udp.peer_address or (remote[0], remote[1])
+        self._local = udp.local_address
         try:
             await self._handshake()
         except BaseException:
@@ -179,7 +161,8 @@ class DtlsClientTransport(DatagramTransport):
 
     @property
     def is_closed(self) -> bool:
-        return self._closed
+        transport = self._transport
+        return self._closed or (transport is not None and transport.is_closed)
 
     @property
     def is_established(self) -> bool:
@@ -357,10 +340,16 @@ class DtlsClientTransport(DatagramTransport):
         transport = self._transport
         if transport is None:
             return
+        transport.send(datagram, self._remote)  # a failure reaches _udp_error
+
+    def _udp_datagram(self, data: bytes, remote: Address) -> None:
         try:
-            transport.sendto(datagram)
-        except OSError as exc:
-            self._on_error(exc, self._remote)
+            self._datagram(data)
+        except Exception:  # never into the event loop
+            _log.exception("DTLS client: datagram dropped")
+
+    def _udp_error(self, exc: OSError, remote: Address | None) -> None:
+        self._socket_error(exc)
 
     def _datagram(self, data: bytes) -> None:
         session = self._session

@@ -198,5 +198,13 @@ class UdpTransport(DatagramTransport):
         return self._local
 
     @property
+    def peer_address(self) -> Address | None:
+        """The peer of a connected socket (resolved), else None."""
+        if not self._connected or self._sock is None:
+            return None
+        peer = self._sock.getpeername()
+        return (peer[0], peer[1])
+
+    @property
     def is_closed(self) -> bool:
         return self._closed

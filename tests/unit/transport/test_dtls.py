@@ -314,6 +314,22 @@ async def test_unreachable_server_fails_fast(kit: Any) -> None:
         await DtlsClientTransport.connect(address, psk=(b"a", b"b"), handshake_timeout=5)
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+async def test_client_socket_follows_the_server_family(kit: Any, host: str) -> None:
+    """Without ``local_addr`` the client binds the server's family and connects to it."""
+    srv = await DtlsServerTransport.create(host, psk_store=PSK_STORE)
+    kit.echo(srv)
+    client = await DtlsClientTransport.connect(srv.local_address, psk=(b"client-1", b"key-one"))
+    try:
+        assert client.remote_address == srv.local_address
+        assert client.local_address[0] == host  # connect() chose the loopback source
+        assert await kit.roundtrip(client, b"v") == b"echo:v"
+    finally:
+        client.close()
+        srv.close()
+    assert client.is_closed
+
+
 # ---------------------------------------------------------- certificates
 
 

@@ -140,7 +140,7 @@ async def test_garbage_on_an_established_session_is_dropped(kit: Any) -> None:
             rng.randbytes(300),
             b"",
         ):
-            raw.sendto(data)
+            raw.send(data, client.remote_address)
         # And the client gets junk from the server's address.
         for _ in range(20):
             server._udp.send(rng.randbytes(rng.randrange(1, 200)), client.local_address)
