@@ -123,6 +123,7 @@ from lwm2m.errors import ModelError, NotFound
 from lwm2m.events import Callback, EventHub
 from lwm2m.formats.link import format_object_list
 from lwm2m.model import Path, Registry
+from lwm2m.tasks import TaskSet
 from lwm2m.transport.base import Address
 from lwm2m.transport.counting import TrafficCounters
 
@@ -278,7 +279,7 @@ class Client:
         self._events: EventHub[Event] = EventHub(self._spawn, logger=log)
         self._coord: RdCoordinator | None = None
         self._timers: dict[tuple[int | None, Timer], asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[Any]] | None = None  # None while there are none
+        self._tasks = TaskSet()
         self._registered_from: dict[int, Address] = {}  # local address of the last Register
         self._snapshot: tuple[dict[int, Any], dict[int, Any]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -557,11 +558,7 @@ class Client:
             handle.cancel()
         self._timers.clear()
         self._observations.clear()
-        tasks = list(self._tasks or ())
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel()
         self._conns.close_all()
         await self._conns.wait_closed()
 
@@ -801,17 +798,7 @@ class Client:
         )
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        if self._tasks is None:
-            self._tasks = set()
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        if self._tasks is not None:
-            self._tasks.discard(task)
-            if not self._tasks:
-                self._tasks = None
+        self._tasks.spawn(coro)
 
     def _set_timer(self, server: int | None, timer: Timer, deadline: float) -> None:
         loop = self._get_loop()

@@ -56,6 +56,7 @@ from lwm2m.objects.firmware_errors import (
 )
 from lwm2m.objects.firmware_state import Result
 from lwm2m.objects.firmware_update import FirmwareUpdate
+from lwm2m.tasks import TaskSet
 from lwm2m.transport.base import Address
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ class FirmwareTransfer:
         self.idle_timeout = idle_timeout
         self.package_path = (str(fw.object_id), str(fw.instance_id), "0")
         self._source: Address | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet()
 
     def setup_endpoint(self, endpoint: Endpoint, server: int | None = None) -> None:
         """Install the Package stream on a server connection (not the bootstrap server's)."""
@@ -158,9 +159,7 @@ class FirmwareTransfer:
             error = NotEnoughStorage(f"package transfer from {remote}: {reason.value}")
         else:
             error = ConnectionLost(f"package transfer from {remote}: {reason.value}")
-        task = asyncio.get_running_loop().create_task(self.fw.abort_push(error))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self.fw.abort_push(error))
 
 
 def _refusal(result: Result) -> Message:

@@ -148,6 +148,7 @@ from types import CoroutineType
 from typing import Any, TypeVar, cast
 
 from lwm2m.errors import DecodeError
+from lwm2m.tasks import TaskSet
 from lwm2m.transport.base import Address, DatagramTransport
 from lwm2m.transport.udp import UdpTransport
 
@@ -432,7 +433,7 @@ class Endpoint:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         # Tasks of suspended handlers and notification fetches (None: none running).
-        self._tasks: set[asyncio.Task[Any]] | None = None
+        self._tasks = TaskSet()
         self._flushing = False
         self._closed = False
         # Resolved peer addresses: the first one in two slots (a client talks to one
@@ -520,11 +521,7 @@ class Endpoint:
                 route.timer.cancel()
             route.stream.abort_all()
             self._report_aborts(route)
-        tasks = list(self._tasks or ())
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel()
         self._transport.close()
 
     async def __aenter__(self) -> Endpoint:
@@ -534,21 +531,6 @@ class Endpoint:
         await self.close()
 
     # ------------------------------------------------- made on first use
-
-    def _keep_task(self, task: asyncio.Task[Any]) -> None:
-        """Hold a reference to ``task`` until it is done (close() cancels it)."""
-        tasks = self._tasks
-        if tasks is None:
-            tasks = self._tasks = set()
-        tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        tasks = self._tasks
-        if tasks is not None:
-            tasks.discard(task)
-            if not tasks:
-                self._tasks = None  # an idle endpoint holds no set
 
     def _receiver(self) -> Block1Receiver:
         """The reassembly of Block1 bodies (RFC 7959 2.3), made for the first one."""
@@ -1037,7 +1019,7 @@ class Endpoint:
                 )
             if peer is not None:
                 self._pending.add(peer)
-            self._keep_task(task)
+            self._tasks.keep(task)
         except (Exception, asyncio.CancelledError) as exc:
             done(self._handler_failed(exc, request), ctx)
 
@@ -1667,7 +1649,7 @@ class Endpoint:
             obs.deliver(response)
 
     def _start_completion(self, obs: Observation, first: Message) -> None:
-        self._keep_task(self._loop.create_task(self._complete_notification(obs, first)))
+        self._tasks.keep(self._loop.create_task(self._complete_notification(obs, first)))
 
     async def _complete_notification(self, obs: Observation, first: Message) -> None:
         """RFC 7959 3.4 / RFC 7641: fetch the rest of a large notification, then deliver it.

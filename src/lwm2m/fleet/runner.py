@@ -53,6 +53,7 @@ from lwm2m.fleet.proc import cpu_seconds
 from lwm2m.fleet.report import plot, result_line, summary, write_json
 from lwm2m.fleet.scenario import Campaign, Scenario, pick
 from lwm2m.fleet.worker import WorkerSpec, worker_main
+from lwm2m.tasks import TaskSet
 
 __all__ = ["DEVICES_PER_WORKER", "Fleet", "FleetConfig", "FleetReport", "run_fleet"]
 
@@ -220,7 +221,8 @@ class Fleet:
         self._started_wall: float | None = None
         self._stop = asyncio.Event()
         self._stopped = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(self._task_failed)
+        self._lasting = TaskSet(self._task_failed)
         self._metrics_server: Any = None
         self._image_server: Any = None
         self._image_uri: str | None = None
@@ -398,10 +400,7 @@ class Fleet:
         self._stopped = True
         end_registered = self.metrics.registered()
         self._note(f"stopping: {end_registered} devices registered")
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel()
         timeout = self.config.stop_timeout
         for handle in self.running_workers:
             self._send(handle, ("stop", deregister, timeout))
@@ -722,19 +721,15 @@ class Fleet:
 
     # ------------------------------------------------------------ tasks
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        self._tasks.spawn(coro)
 
     def _spawn_untracked(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        task.add_done_callback(self._task_done)
+        """A task that stop() does not cancel (it is still held, and its failure noted)."""
+        self._lasting.spawn(coro)
 
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("fleet task failed", exc_info=task.exception())
-            self._note(f"error: {task.exception()!r}")
+    def _task_failed(self, exc: BaseException) -> None:
+        log.error("fleet task failed", exc_info=exc)
+        self._note(f"error: {exc!r}")
 
 
 def _bind(func: Callable[..., Any], *args: Any) -> Callable[[], Any]:

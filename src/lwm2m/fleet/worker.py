@@ -55,6 +55,7 @@ from lwm2m.fleet.metrics import Samples, WorkerStats
 from lwm2m.fleet.proc import cpu_seconds, raise_fd_limit, rss_bytes, rss_peak_bytes
 from lwm2m.fleet.scenario import Scenario, pick, unit
 from lwm2m.objects.firmware_state import State
+from lwm2m.tasks import TaskSet
 
 __all__ = ["Worker", "WorkerSpec", "worker_main"]
 
@@ -135,7 +136,7 @@ class Worker:
         self.power_restored_at: float | None = None
         self.power_recovered_at: float | None = None
         self.build_seconds = 0.0
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(lambda exc: log.error("worker task failed", exc_info=exc))
         self._go = asyncio.Event()
         self._stop = asyncio.Event()
         self._stop_args: tuple[bool, float] = (True, 10.0)
@@ -379,11 +380,7 @@ class Worker:
     # ------------------------------------------------------------ shutdown
     async def _shutdown(self, deregister: bool, timeout: float) -> None:
         self.stopping = True
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel()
         deadline = time.monotonic() + timeout
         limit = asyncio.Semaphore(256)
 
@@ -401,14 +398,7 @@ class Worker:
 
     # ------------------------------------------------------------ measurements
     def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("worker task failed", exc_info=task.exception())
+        self._tasks.spawn(coro)
 
     def _count(self, kind: str, n: int = 1) -> None:
         self.events[kind] = self.events.get(kind, 0) + n

@@ -82,6 +82,7 @@ from lwm2m.server.bootstrap_config import (
     planned_writes,
 )
 from lwm2m.server.store.base import SecurityMode, StoreError
+from lwm2m.tasks import TaskSet
 from lwm2m.transport.base import Address
 
 if TYPE_CHECKING:  # python-mbedtls is optional: imported when a coaps listener starts
@@ -325,7 +326,7 @@ class BootstrapServer:
         self.placement: Callable[[str, EndpointConfig], EndpointConfig] | None = None
         self._listeners: list[_Listener] = []
         self._sessions: dict[str, _Session] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self._events: EventHub[BootstrapEvent] = EventHub(self._spawn, logger=log)
         self._closed = False
 
@@ -441,9 +442,7 @@ class BootstrapServer:
         self._closed = True
         for session in list(self._sessions.values()):
             self._cancel(session, "bootstrap server stopped")
-        tasks = list(self._tasks)
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.wait()
         for listener in self._listeners:
             if listener.owned:
                 await listener.endpoint.close()
@@ -471,10 +470,7 @@ class BootstrapServer:
         self._events.publish(event)
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._tasks.spawn(coro)
 
     # ----------------------------------------------------------- Bootstrap-Request
     def _on_bootstrap_request(

@@ -84,6 +84,7 @@ from lwm2m.server.registration import (
     Updated,
 )
 from lwm2m.server.store import MemoryStore, Observation, ServerStore, StoreError
+from lwm2m.tasks import TaskSet
 from lwm2m.transport.base import Address, DatagramTransport
 from lwm2m.transport.tracing import TracingTransport
 from lwm2m.transport.udp import UdpTransport
@@ -254,7 +255,7 @@ class Server:
         # the same handles by registration id, so ending a registration is not a scan
         self._observing_by_reg: dict[str, dict[bytes, ObservationHandle]] = {}
         self._restoring: set[bytes] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(lambda exc: log.error("server task failed", exc_info=exc))
         self._draining: set[str] = set()
         self._expiry_timer: asyncio.TimerHandle | None = None
         self._expiry_deadline: float | None = None  # what _expiry_timer is armed for
@@ -314,11 +315,7 @@ class Server:
             for item in self._queue.forget(reg.endpoint):
                 if not item.future.done():
                     item.future.set_exception(closed)
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel()
         await endpoint.close()
         self._endpoint = None
         self._events.close()
@@ -406,14 +403,7 @@ class Server:
             raise EndpointClosed("server stopped") from None
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("server task failed", exc_info=task.exception())
+        self._tasks.spawn(coro)
 
     # ---------------------------------------------------------- registrations
     def registrations(self) -> list[Registration]:

@@ -456,7 +456,8 @@ async def test_an_endpoint_makes_its_containers_on_first_use(
     server, client = pair
     for ep in pair:
         assert not hasattr(ep, "__dict__")
-        assert ep._tasks is None and ep._resources is None and ep._streams is None
+        assert len(ep._tasks) == 0 and ep._tasks._tasks is None  # a TaskSet holding no set
+        assert ep._resources is None and ep._streams is None
         assert ep._block1 is ep._block2_cache is ep._registry is ep._warning_gate is None
     release = asyncio.Event()
 
@@ -468,11 +469,11 @@ async def test_an_endpoint_makes_its_containers_on_first_use(
     answer = asyncio.ensure_future(
         client.post("/slow", bytes(3000), remote=server.local_address, timeout=5)
     )
-    await poll(lambda: server._tasks is not None)  # the suspended handler runs in a Task
+    await poll(lambda: len(server._tasks) == 1)  # the suspended handler runs in a Task
     release.set()
     response = await answer
     assert response.code is Code.CHANGED and len(response.payload) == 3000
-    assert server._tasks is None  # the last task is done: no empty set is kept
+    assert server._tasks._tasks is None  # the last task is done: no empty set is kept
     assert server._block1 is not None and server._block2_cache is not None
     assert client._block1 is None and client._registry is None
     assert client._resolved_from == server.local_address and client._addr_cache is None

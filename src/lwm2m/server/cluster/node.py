@@ -75,6 +75,7 @@ from lwm2m.server.registration import (
 )
 from lwm2m.server.store.redis import RedisStore, StoreChange
 from lwm2m.server.store.redis_link import RedisUnavailable
+from lwm2m.tasks import TaskSet
 
 if TYPE_CHECKING:
     from lwm2m.server.server import ObservationHandle, Server
@@ -172,7 +173,7 @@ class ClusterNode:
         self._awake: dict[str, bool] = {}  # other nodes' queue-mode devices
         self._claiming: dict[str, Registration] = {}
         self._injecting = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet(lambda exc: log.error("cluster task failed", exc_info=exc))
         self._router: Router | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -219,10 +220,7 @@ class ClusterNode:
             await asyncio.wait_for(asyncio.wrap_future(self.store.leave()), 2.0)
         if self._router is not None:
             self._router.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel()
 
     def _uris(self) -> tuple[str, ...]:
         out = []
@@ -236,14 +234,7 @@ class ClusterNode:
         return tuple(out)
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("cluster task failed", exc_info=task.exception())
+        self._tasks.spawn(coro)
 
     # ----------------------------------------------------------------- membership
     async def _heartbeat_loop(self) -> None:

@@ -96,6 +96,7 @@ from lwm2m.server.rest.responses import (
     success,
 )
 from lwm2m.server.server import ObservationHandle, Server
+from lwm2m.tasks import TaskSet
 
 __all__ = ["add_routes", "parse_timeout"]
 
@@ -152,7 +153,7 @@ class _Clients:
         self.hub = hub
         self.default_timeout = default_timeout
         self.max_timeout = max_timeout
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
 
     # ------------------------------------------------------------- helpers
     def _timeout(self, request: web.Request) -> float:
@@ -236,9 +237,7 @@ class _Clients:
                 body = success(code, **render(result))
             self.hub.publish("REQUEST_RESPONSE", {**head, "response": body, "delayed": True}, ep)
 
-        task = asyncio.ensure_future(later())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(later())
         return json_response({**head, "delayed": True})
 
     def _content(self, path: Path) -> Callable[[Node], dict[str, Json]]:
@@ -254,9 +253,7 @@ class _Clients:
             async for _ in handle:
                 pass
 
-        task = asyncio.ensure_future(drain())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(drain())
 
     # ------------------------------------------------------------- clients
     async def list_clients(self, request: web.Request) -> web.Response:
@@ -526,11 +523,7 @@ class _Clients:
 
     async def shutdown(self, app: web.Application) -> None:
         """End observation drains and delayed requests (the app is shutting down)."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.cancel()
 
 
 def _guarded(
