@@ -34,33 +34,13 @@ from lwm2m.server.bootstrap_config import EndpointConfig
 from lwm2m.server.store.base import SecurityInfo, StoreCorrupt, StoreError
 from lwm2m.server.store.bootstrap_base import decode_config, encode_config, seed_record
 from lwm2m.server.store.codec import decode_security, encode_security
+from lwm2m.server.store.redis import PUT_SECURITY as _PUT_SECURITY
 from lwm2m.server.store.redis_link import check_redis_url
 
 __all__ = ["BOOTSTRAP_SCHEMA_VERSION", "LiveNode", "RedisBootstrapStore"]
 
 BOOTSTRAP_SCHEMA_VERSION: Final = 1
 T = TypeVar("T")
-
-_PUT_SECURITY = """
-local function put(p, ep, ident, rec)
-  if ident ~= '' then
-    local owner = redis.call('HGET', p .. 'sec:id', ident)
-    if owner and owner ~= ep then return owner end
-  end
-  local oldid = redis.call('HGET', p .. 'sec:epid', ep)
-  if oldid and redis.call('HGET', p .. 'sec:id', oldid) == ep then
-    redis.call('HDEL', p .. 'sec:id', oldid)
-  end
-  redis.call('HSET', p .. 'sec', ep, rec)
-  if ident ~= '' then
-    redis.call('HSET', p .. 'sec:id', ident, ep)
-    redis.call('HSET', p .. 'sec:epid', ep, ident)
-  else
-    redis.call('HDEL', p .. 'sec:epid', ep)
-  end
-  return false
-end
-"""
 
 # Configurations keep the order they were first written in (cfg:order), as the
 # other stores list them.

@@ -241,30 +241,42 @@ return n
 """
 )
 
+#: Lua: store the security record ``rec`` of ``ep`` under prefix ``p``, indexed by its
+#: PSK identity ``ident`` ('' for none); returns the endpoint that already holds that
+#: identity (nothing is written then), else false. Shared with the bootstrap store.
+PUT_SECURITY = """
+local function put(p, ep, ident, rec)
+  if ident ~= '' then
+    local owner = redis.call('HGET', p .. 'sec:id', ident)
+    if owner and owner ~= ep then return owner end
+  end
+  local oldid = redis.call('HGET', p .. 'sec:epid', ep)
+  if oldid and redis.call('HGET', p .. 'sec:id', oldid) == ep then
+    redis.call('HDEL', p .. 'sec:id', oldid)
+  end
+  redis.call('HSET', p .. 'sec', ep, rec)
+  if ident ~= '' then
+    redis.call('HSET', p .. 'sec:id', ident, ep)
+    redis.call('HSET', p .. 'sec:epid', ep, ident)
+  else
+    redis.call('HDEL', p .. 'sec:epid', ep)
+  end
+  return false
+end
+"""
+
 _SEC_PUT = (
     _EMIT
+    + PUT_SECURITY
     + """
 local p, node, op = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local ep, ident, rec = ARGV[4], ARGV[5], ARGV[6]
-if ident ~= '' then
-  local owner = redis.call('HGET', p .. 'sec:id', ident)
-  if owner and owner ~= ep then
-    emit(p, {k = 'sx', n = node, o = op, ep = ep, owner = owner})
-    return 0
-  end
+local ep = ARGV[4]
+local owner = put(p, ep, ARGV[5], ARGV[6])
+if owner then
+  emit(p, {k = 'sx', n = node, o = op, ep = ep, owner = owner})
+  return 0
 end
-local oldid = redis.call('HGET', p .. 'sec:epid', ep)
-if oldid and redis.call('HGET', p .. 'sec:id', oldid) == ep then
-  redis.call('HDEL', p .. 'sec:id', oldid)
-end
-redis.call('HSET', p .. 'sec', ep, rec)
-if ident ~= '' then
-  redis.call('HSET', p .. 'sec:id', ident, ep)
-  redis.call('HSET', p .. 'sec:epid', ep, ident)
-else
-  redis.call('HDEL', p .. 'sec:epid', ep)
-end
-emit(p, {k = 's', n = node, o = op, ep = ep}, rec)
+emit(p, {k = 's', n = node, o = op, ep = ep}, ARGV[6])
 return 1
 """
 )
