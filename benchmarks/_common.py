@@ -20,6 +20,8 @@ contender sees the same background load. Every benchmark ends with one line buil
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
@@ -155,3 +157,50 @@ async def echo_round_trips(
 def result_line(**fields: object) -> str:
     """``RESULT key=value ...``: the last line every benchmark prints."""
     return "RESULT " + " ".join(f"{key}={value}" for key, value in fields.items())
+
+
+class ServeChild:
+    """A benchmark script run again as a child process in its ``--serve`` mode: it reads
+    one command per line on stdin and answers each with one line of words on stdout,
+    the first line (its ready line) before any command."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def spawn(cls, script: str, *args: str) -> tuple[asyncio.subprocess.Process, list[str]]:
+        """Start ``script --serve ARGS``; the process and the words of its ready line."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            script,
+            "--serve",
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return proc, await cls(proc)._answer()
+
+    async def _answer(self) -> list[str]:
+        assert self.proc.stdout is not None
+        async with asyncio.timeout(300):
+            line = (await self.proc.stdout.readline()).decode().split()
+        if not line:
+            raise RuntimeError("the child process ended")
+        return line
+
+    async def ask(self, command: str) -> list[str]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command.encode() + b"\n")
+        await self.proc.stdin.drain()
+        return await self._answer()
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(RuntimeError, ConnectionError):
+                await self.ask("quit")
+            try:
+                async with asyncio.timeout(10):
+                    await self.proc.wait()
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common and server_load
-from _common import result_line
+from _common import ServeChild, result_line
 from lwm2m.coap import Endpoint
 from lwm2m.server import Notification, Registered, Server, ServerEvent
 from server_load import PARAMS, RESOURCE, SimClient, timed
@@ -199,59 +199,21 @@ async def serve_child(store_url: str, node_id: str) -> None:
     store.close()
 
 
-class Child:
-    """One node process and its command line."""
+class Child(ServeChild):
+    """One node process and its command line; ``coap`` and ``http`` are its ports."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.coap = self.http = 0
+    coap = http = 0
 
     @classmethod
     async def start(cls, store_url: str, node_id: str) -> Child:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            __file__,
-            "--serve",
-            "--store",
-            store_url,
-            "--node-id",
-            node_id,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
+        proc, words = await cls.spawn(__file__, "--store", store_url, "--node-id", node_id)
         child = cls(proc)
-        words = await child._answer()
         child.coap, child.http = int(words[1]), int(words[2])
         return child
-
-    async def _answer(self) -> list[str]:
-        assert self.proc.stdout is not None
-        async with asyncio.timeout(300):
-            line = (await self.proc.stdout.readline()).decode().split()
-        if not line:
-            raise RuntimeError("the node process ended")
-        return line
-
-    async def ask(self, command: str) -> list[str]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(command.encode() + b"\n")
-        await self.proc.stdin.drain()
-        return await self._answer()
 
     async def counts(self) -> tuple[int, int]:
         _, registered, notifications = await self.ask("count")
         return int(registered), int(notifications)
-
-    async def close(self) -> None:
-        if self.proc.returncode is None:
-            with contextlib.suppress(RuntimeError, ConnectionError):
-                await self.ask("quit")
-            try:
-                async with asyncio.timeout(10):
-                    await self.proc.wait()
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
 
 
 # --- phases -------------------------------------------------------------------------------

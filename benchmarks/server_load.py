@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import resource
 import sys
 import time
@@ -46,7 +45,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _common module
-from _common import result_line
+from _common import ServeChild, result_line
 from lwm2m.coap import Code, Endpoint, Message
 from lwm2m.coap.layer import TransmissionParams
 from lwm2m.server import Notification, Registered, Server, ServerEvent, Updated
@@ -182,57 +181,18 @@ class SimClient:
         return self.endpoint.notify(RESOURCE)
 
 
-class Child:
+class Child(ServeChild):
     """The server process and its command line."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
 
     @classmethod
     async def start(cls, window: int, profile: str | None) -> tuple[Child, int]:
         extra = ["--profile", profile] if profile else []
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            __file__,
-            "--serve",
-            "--window",
-            str(window),
-            *extra,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        child = cls(proc)
-        words = await child._answer()
-        return child, int(words[1])
-
-    async def _answer(self) -> list[str]:
-        assert self.proc.stdout is not None
-        async with asyncio.timeout(300):
-            line = (await self.proc.stdout.readline()).decode().split()
-        if not line:
-            raise RuntimeError("the server process ended")
-        return line
-
-    async def ask(self, command: str) -> list[str]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(command.encode() + b"\n")
-        await self.proc.stdin.drain()
-        return await self._answer()
+        proc, words = await cls.spawn(__file__, "--window", str(window), *extra)
+        return cls(proc), int(words[1])
 
     async def counts(self) -> tuple[int, int, int]:
         _, registered, updated, notifications = await self.ask("count")
         return int(registered), int(updated), int(notifications)
-
-    async def close(self) -> None:
-        if self.proc.returncode is None:
-            with contextlib.suppress(RuntimeError, ConnectionError):
-                await self.ask("quit")
-            try:
-                async with asyncio.timeout(10):
-                    await self.proc.wait()
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
 
 
 async def timed(
