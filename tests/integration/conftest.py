@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from lwm2m.server.bootstrap import BootstrapServer
+
 sys.path.insert(0, str(Path(__file__).parent))  # the shared client_support module
 from client_support import ClientRig, TestServer, close_rig, make_rig
+from server_support import FAST, HOST
 from test_rd_support import ScriptedServer
 
 
@@ -54,3 +57,12 @@ async def server() -> AsyncIterator[ScriptedServer]:
         yield srv
     finally:
         await srv.close()
+
+
+@pytest.fixture
+async def bs_server() -> AsyncIterator[BootstrapServer]:
+    """Our bootstrap server on a free loopback port, with short CoAP timers."""
+    server = BootstrapServer(transmission=FAST, request_timeout=3.0)
+    await server.start(HOST, coap_port=0)
+    yield server
+    await server.close()

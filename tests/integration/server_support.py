@@ -16,6 +16,7 @@ from typing import Any
 
 from lwm2m.client.client import Client
 from lwm2m.client.events import RdEvent
+from lwm2m.client.rd import RetryPolicy
 from lwm2m.coap.layer import TransmissionParams
 from lwm2m.objects import Device
 from lwm2m.server import Registration, Server, ServerEvent
@@ -23,6 +24,8 @@ from lwm2m.server import Registration, Server, ServerEvent
 HOST = "127.0.0.1"
 #: A lost message is retried after 0.1 s and given up after ~0.3 s.
 FAST = TransmissionParams(ack_timeout=0.1, ack_random_factor=1.0, max_retransmit=1)
+#: Registration and bootstrap retries of the clients: twice, 0.1 s then 0.3 s apart.
+RETRY = RetryPolicy(initial_delay=0.1, max_delay=0.3, jitter=0.0, attempts=2)
 
 
 def make_server(port: int = 0, **kwargs: Any) -> Server:

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path as FsPath
 
 import pytest
+from server_support import RETRY
 
 from lwm2m.client.client import Client
 from lwm2m.client.events import Event, RdEvent
 from lwm2m.client.persistence import STATE_FILE, StateStore
-from lwm2m.client.rd import RetryPolicy
 from lwm2m.coap.endpoint import Endpoint
 from lwm2m.coap.layer import TransmissionParams
 from lwm2m.coap.message import Message
@@ -23,7 +23,6 @@ from lwm2m.transport.base import Address
 
 HOST = "127.0.0.1"
 FAST = TransmissionParams(ack_timeout=0.2, ack_random_factor=1.0, max_retransmit=2)
-RETRY = RetryPolicy(initial_delay=0.1, max_delay=0.3, jitter=0.0, attempts=2)
 
 
 class Registrar:

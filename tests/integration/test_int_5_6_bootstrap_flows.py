@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from server_support import FAST, HOST, Recorder, make_server
+from server_support import FAST, HOST, RETRY, Recorder, make_server
 from test_rd_support import EventLog, eventually
 
 from lwm2m.client.client import Client
@@ -26,7 +26,6 @@ from lwm2m.client.rd import (
     ClientSettings,
     RdCoordinator,
     RestoreConfig,
-    RetryPolicy,
     SaveConfig,
     SendBootstrapRequest,
     ServerAccount,
@@ -51,16 +50,6 @@ from lwm2m.server.bootstrap import (
     bootstrap_accounts,
 )
 from lwm2m.server.bootstrap_config import EndpointConfig, SecurityConfig, ServerConfig
-
-RETRY = RetryPolicy(initial_delay=0.1, max_delay=0.3, jitter=0.0, attempts=2)
-
-
-@pytest.fixture
-async def bs_server() -> AsyncIterator[BootstrapServer]:
-    server = BootstrapServer(transmission=FAST, request_timeout=3.0)
-    await server.start(HOST, coap_port=0)
-    yield server
-    await server.close()
 
 
 @pytest.fixture

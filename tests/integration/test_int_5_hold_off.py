@@ -11,12 +11,11 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from server_support import FAST, HOST, make_server
+from server_support import FAST, HOST, RETRY, make_server
 from test_rd_support import EventLog, eventually
 
 from lwm2m.client.client import Client
 from lwm2m.client.events import RdEvent
-from lwm2m.client.rd import RetryPolicy
 from lwm2m.objects import Device
 from lwm2m.server import Server
 from lwm2m.server.bootstrap import (
@@ -26,16 +25,6 @@ from lwm2m.server.bootstrap import (
     BootstrapStarted,
 )
 from lwm2m.server.bootstrap_config import EndpointConfig, SecurityConfig, ServerConfig
-
-RETRY = RetryPolicy(initial_delay=0.1, max_delay=0.3, jitter=0.0, attempts=2)
-
-
-@pytest.fixture
-async def bs_server() -> AsyncIterator[BootstrapServer]:
-    server = BootstrapServer(transmission=FAST, request_timeout=3.0)
-    await server.start(HOST, coap_port=0)
-    yield server
-    await server.close()
 
 
 @pytest.fixture
