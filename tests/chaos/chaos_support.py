@@ -13,11 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import random
-import re
-import signal
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from lwm2m.transport.base import Address
+from server_process import ServerProcess
 
 HOST = "127.0.0.1"
 
@@ -197,82 +194,10 @@ RelayFactory = Callable[..., Awaitable[tuple[Relay, Address]]]
 
 # --------------------------------------------------------------------------- processes
 
-_LISTENING = re.compile(r"^(coaps?|http) listening on (\S+):(\d+)$")
-
-
-class ServerProcess:
-    """``python -m lwm2m server ...`` as a child; its output lines are collected."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.lines: list[str] = []
-        self._changed = asyncio.Event()
-        assert proc.stdout is not None
-        self._reader = asyncio.ensure_future(self._read(proc.stdout))
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    @classmethod
-    async def start(cls, *args: str) -> ServerProcess:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "lwm2m",
-            "server",
-            "--host",
-            HOST,
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=env,
-        )
-        return cls(proc)
-
-    async def _read(self, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            self.lines.append(line.decode(errors="replace").rstrip())
-            self._changed.set()
-        self._changed.set()
-
-    async def ports(self, timeout: float = 20.0) -> dict[str, int]:
-        """``{"coap": port, "coaps": port, "http": port}`` once the server listens."""
-        try:
-            async with asyncio.timeout(timeout):
-                while not any(line.startswith("http listening on ") for line in self.lines):
-                    if self._reader.done():
-                        break
-                    self._changed.clear()
-                    await self._changed.wait()
-        except TimeoutError:
-            pass
-        found: dict[str, int] = {}
-        for line in self.lines:
-            if match := _LISTENING.match(line):
-                found[match.group(1)] = int(match.group(3))
-        assert "http" in found, "the server did not start:\n" + "\n".join(self.lines)
-        return found
-
-    def kill9(self) -> None:
-        if self.proc.returncode is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-
-    async def close(self) -> None:
-        """Kill the process (by its pid) if it still runs, and reap it."""
-        self.kill9()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(10):
-                await self.proc.wait()
-        self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._reader
-
 
 @contextlib.asynccontextmanager
 async def server_process(*args: str) -> AsyncIterator[ServerProcess]:
-    process = await ServerProcess.start(*args)
+    process = ServerProcess(await ServerProcess.spawn(*args))
     try:
         yield process
     finally:

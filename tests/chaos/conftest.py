@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the shared chaos_support module
+sys.path.insert(0, str(Path(__file__).parents[1]))  # and tests/server_process.py
 from chaos_support import Relay, RelayFactory
 
 from lwm2m.transport.base import Address

@@ -5,115 +5,53 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import re
-import signal
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
-HOST = "127.0.0.1"
-_LISTENING = re.compile(r"^(coaps?|http) listening on (\S+):(\d+)$")
+sys.path.insert(0, str(Path(__file__).parents[1]))  # the shared server_process module
+from server_process import HOST, ServerProcess
 
 
-class NodeProcess:
-    """One ``lwm2m server`` node; its output lines are collected in :attr:`lines`."""
+class NodeProcess(ServerProcess):
+    """One ``lwm2m server`` node on a Redis store, named ``name``."""
 
     def __init__(self, name: str, proc: asyncio.subprocess.Process) -> None:
+        super().__init__(proc)
         self.name = name
-        self.proc = proc
-        self.lines: list[str] = []
-        self.ports: dict[str, int] = {}
-        self._changed = asyncio.Event()
-        assert proc.stdout is not None
-        self._reader = asyncio.ensure_future(self._read(proc.stdout))
 
     @classmethod
     async def start(cls, redis_url: str, name: str, *extra: str) -> NodeProcess:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "lwm2m",
-            "server",
-            "--host",
-            HOST,
-            "--coap-port",
-            "0",
-            "--http-port",
-            "0",
-            "--no-dtls",
-            "--store",
-            redis_url,
-            "--node-id",
-            name,
-            *extra,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=env,
-        )
-        return cls(name, proc)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    async def _read(self, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            self.lines.append(line.decode(errors="replace").rstrip())
-            self._changed.set()
-        self._changed.set()
+        args = ("--coap-port", "0", "--http-port", "0", "--no-dtls", "--store", redis_url)
+        return cls(name, await cls.spawn(*args, "--node-id", name, *extra))
 
     async def ready(self, timeout: float = 30.0) -> None:
-        """Wait for the listeners and the cluster line; fills :attr:`ports`."""
-        try:
-            async with asyncio.timeout(timeout):
-                while not (
-                    any(line.startswith("cluster node ") for line in self.lines)
-                    and any(line.startswith("http listening on ") for line in self.lines)
-                ):
-                    if self._reader.done():
-                        break
-                    self._changed.clear()
-                    await self._changed.wait()
-        except TimeoutError:
-            pass
-        for line in self.lines:
-            if match := _LISTENING.match(line):
-                self.ports[match.group(1)] = int(match.group(3))
-        joined = any(line.startswith("cluster node ") for line in self.lines)
-        assert joined and "http" in self.ports, f"node {self.name} did not start:\n" + "\n".join(
-            self.lines
+        """Wait for the listeners and the cluster line."""
+
+        def joined(lines: list[str]) -> bool:
+            return any(line.startswith("cluster node ") for line in lines)
+
+        await self.wait_until(
+            lambda lines: (
+                joined(lines) and any(line.startswith("http listening on ") for line in lines)
+            ),
+            timeout,
+        )
+        assert joined(self.lines) and "http" in self.listening(), (
+            f"node {self.name} did not start:\n" + "\n".join(self.lines)
         )
 
     @property
     def http(self) -> str:
-        return f"http://{HOST}:{self.ports['http']}"
+        return f"http://{HOST}:{self.listening()['http']}"
 
     @property
     def coap_uri(self) -> str:
-        return f"coap://{HOST}:{self.ports['coap']}"
+        return f"coap://{HOST}:{self.listening()['coap']}"
 
-    def kill9(self) -> None:
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.proc.pid, signal.SIGKILL)
-
-    async def close(self) -> None:
+    async def close(self, *, graceful: bool = True) -> None:
         """SIGTERM (a clean stop), SIGKILL after 10 s; reaped either way."""
-        if self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                async with asyncio.timeout(10):
-                    await self.proc.wait()
-            except TimeoutError:
-                self.kill9()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(10):
-                await self.proc.wait()
-        self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._reader
+        await super().close(graceful=graceful)
 
 
 @contextlib.asynccontextmanager
