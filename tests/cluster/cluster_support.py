@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import aiohttp
@@ -201,3 +205,14 @@ async def event_stream(http: aiohttp.ClientSession, url: str) -> AsyncIterator[E
             yield stream
         finally:
             await stream.stop()
+
+
+def load_suite(name: str, path: Path) -> ModuleType:
+    """A test module of another directory, loaded under ``name``, so that its tests run
+    here again on the fixtures of this directory (the store contract on Redis)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

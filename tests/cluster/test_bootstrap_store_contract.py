@@ -4,14 +4,12 @@ against RedisBootstrapStore on a real Redis, plus what only Redis has: two store
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from cluster_support import load_suite
 from redis_support import RedisServer
 
 from lwm2m.server.store import SecurityInfo, StoreCorrupt, StoreError
@@ -20,16 +18,7 @@ from lwm2m.server.store.bootstrap_redis import RedisBootstrapStore
 SUITE = Path(__file__).resolve().parents[1] / "unit" / "server" / "test_bootstrap_store.py"
 
 
-def _load_suite() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bootstrap_store_suite", SUITE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_suite = _load_suite()
+_suite = load_suite("bootstrap_store_suite", SUITE)
 test_configurations_round_trip = _suite.test_configurations_round_trip
 test_a_read_configuration_is_a_copy = _suite.test_a_read_configuration_is_a_copy
 test_unusable_configurations_are_refused = _suite.test_unusable_configurations_are_refused

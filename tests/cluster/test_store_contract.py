@@ -8,29 +8,18 @@ holds, so the suite checks what reached Redis, not only the copy in memory.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from cluster_support import load_suite
 
 from lwm2m.server.store.redis import RedisStore
 
 SUITE = Path(__file__).resolve().parents[1] / "unit" / "server" / "test_server_store.py"
 
 
-def _load_suite() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("server_store_suite", SUITE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_suite = _load_suite()
+_suite = load_suite("server_store_suite", SUITE)
 TestRegistrations = _suite.TestRegistrations
 TestObservations = _suite.TestObservations
 TestSecurity = _suite.TestSecurity
