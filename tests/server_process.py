@@ -1,5 +1,5 @@
-"""``python -m lwm2m server ...`` as a child process, for the tests that kill one or
-start it again: its output lines are collected, and it is stopped by its pid."""
+"""``python -m lwm2m ...`` as a child process, for the tests that run the CLI, kill a
+server or start it again: its output lines are collected, and it is stopped by its pid."""
 
 from __future__ import annotations
 
@@ -10,13 +10,17 @@ import re
 import signal
 import sys
 from collections.abc import Callable
+from typing import Self
 
 HOST = "127.0.0.1"
 _LISTENING = re.compile(r"^(coaps?|http) listening on (\S+):(\d+)$")
 
 
-class ServerProcess:
-    """One ``lwm2m server`` process on loopback; its output is in :attr:`lines`."""
+class Lwm2mProcess:
+    """One ``python -m lwm2m COMMAND ARGS`` process; its output is in :attr:`lines`."""
+
+    #: The words before the arguments given to :meth:`spawn`.
+    command: tuple[str, ...] = ()
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
@@ -27,19 +31,21 @@ class ServerProcess:
 
     @classmethod
     async def spawn(cls, *args: str) -> asyncio.subprocess.Process:
-        """Start ``lwm2m server --host 127.0.0.1 ARGS`` with unbuffered output."""
+        """Start ``python -m lwm2m COMMAND ARGS`` with unbuffered output (stderr in it)."""
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "lwm2m",
-            "server",
-            "--host",
-            HOST,
+            *cls.command,
             *args,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             env=dict(os.environ, PYTHONUNBUFFERED="1"),
         )
+
+    @classmethod
+    async def start(cls, *args: str) -> Self:
+        return cls(await cls.spawn(*args))
 
     @property
     def pid(self) -> int:
@@ -58,6 +64,16 @@ class ServerProcess:
                 while not done(self.lines) and not self._reader.done():
                     self._changed.clear()
                     await self._changed.wait()
+
+    async def wait_line(self, pattern: str, timeout: float = 15.0) -> re.Match[str] | None:
+        """The first output line matching ``pattern``, or None once it ended or timed out."""
+        regex = re.compile(pattern)
+
+        def found(lines: list[str]) -> re.Match[str] | None:
+            return next((m for line in lines if (m := regex.search(line))), None)
+
+        await self.wait_until(lambda lines: found(lines) is not None, timeout)
+        return found(self.lines)
 
     def listening(self) -> dict[str, int]:
         """``{"coap": port, "coaps": port, "http": port}`` as the server printed them."""
@@ -81,6 +97,15 @@ class ServerProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signal.SIGKILL)
 
+    async def stop(self, sig: int, timeout: float = 10.0) -> int:
+        """Send ``sig``; the exit status (TimeoutError if it does not end in time)."""
+        if self.proc.returncode is None:
+            self.proc.send_signal(sig)
+        async with asyncio.timeout(timeout):
+            status = await self.proc.wait()
+        await self._reader
+        return status
+
     async def close(self, *, graceful: bool = False) -> None:
         """Stop the process by its pid and reap it: SIGTERM first when ``graceful`` (then
         SIGKILL after 10 s), else SIGKILL at once."""
@@ -97,3 +122,9 @@ class ServerProcess:
         self._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader
+
+
+class ServerProcess(Lwm2mProcess):
+    """``lwm2m server`` on loopback."""
+
+    command = ("server", "--host", HOST)

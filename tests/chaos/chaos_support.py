@@ -197,7 +197,7 @@ RelayFactory = Callable[..., Awaitable[tuple[Relay, Address]]]
 
 @contextlib.asynccontextmanager
 async def server_process(*args: str) -> AsyncIterator[ServerProcess]:
-    process = ServerProcess(await ServerProcess.spawn(*args))
+    process = await ServerProcess.start(*args)
     try:
         yield process
     finally:

@@ -14,6 +14,7 @@ import pytest
 from lwm2m.server.bootstrap import BootstrapServer
 
 sys.path.insert(0, str(Path(__file__).parent))  # the shared client_support module
+sys.path.insert(0, str(Path(__file__).parents[1]))  # and tests/server_process.py
 from client_support import ClientRig, TestServer, close_rig, make_rig
 from server_support import FAST, HOST
 from test_rd_support import ScriptedServer

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import io
 import json
-import os
 import re
 import shutil
 import signal
@@ -32,84 +31,22 @@ from lwm2m.cli.server import PskEntry, ServerOptions, serve
 from lwm2m.coap.endpoint import Endpoint
 from lwm2m.coap.numbers import Code, ContentFormat
 from lwm2m.transport.dtls import DtlsClientTransport
+from server_process import Lwm2mProcess
 
 HOST = "127.0.0.1"
 KEY_HEX = "000102030405060708090a0b0c0d0e0f"
 _LISTENING = re.compile(r"^(coaps?|https?) listening on (\S+):(\d+)$")
 
 
-class Process:
+class Process(Lwm2mProcess):
     """A ``python -m lwm2m ...`` child whose output lines are collected as they come."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.lines: list[str] = []
-        self._changed = asyncio.Event()
-        assert proc.stdout is not None
-        self._reader = asyncio.ensure_future(self._read(proc.stdout))
-
-    @classmethod
-    async def start(cls, *args: str) -> Process:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "lwm2m",
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=env,
-        )
-        return cls(proc)
-
-    async def _read(self, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            self.lines.append(line.decode(errors="replace").rstrip())
-            self._changed.set()
-        self._changed.set()
 
     async def wait_line(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
         """The first output line matching ``pattern`` (fails with the output so far)."""
-        regex = re.compile(pattern)
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    for line in self.lines:
-                        if match := regex.search(line):
-                            return match
-                    if self._reader.done():
-                        break
-                    self._changed.clear()
-                    await self._changed.wait()
-        except TimeoutError:
-            pass
-        pytest.fail(f"no line matching {pattern!r}; output:\n" + "\n".join(self.lines))
-
-    async def ports(self) -> dict[str, int]:
-        """``{"coap": port, "coaps": port, "http": port}`` from the startup lines."""
-        await self.wait_line(r"^http listening on ")
-        found: dict[str, int] = {}
-        for line in self.lines:
-            if match := _LISTENING.match(line):
-                found[match.group(1)] = int(match.group(3))
-        return found
-
-    async def stop(self, sig: int, timeout: float = 10.0) -> int:
-        """Send ``sig`` and return the exit status (killed if it takes too long)."""
-        if self.proc.returncode is None:
-            self.proc.send_signal(sig)
-        async with asyncio.timeout(timeout):
-            status = await self.proc.wait()
-        await self._reader
-        return status
-
-    async def kill(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-        self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._reader
+        match = await super().wait_line(pattern, timeout)
+        if match is None:
+            pytest.fail(f"no line matching {pattern!r}; output:\n" + "\n".join(self.lines))
+        return match
 
 
 @contextlib.asynccontextmanager
@@ -118,7 +55,7 @@ async def lwm2m(*args: str) -> AsyncIterator[Process]:
     try:
         yield process
     finally:
-        await process.kill()
+        await process.close()
 
 
 async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
@@ -258,7 +195,7 @@ async def test_invalid_flags_exit_2(
             status = await process.proc.wait()
             await process._reader
     finally:
-        await process.kill()
+        await process.close()
     output = "\n".join(process.lines)
     assert status == 2, output
     assert message in output
