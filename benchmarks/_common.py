@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 
 __all__ = [
@@ -204,3 +205,18 @@ class ServeChild:
             except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
+
+
+async def serve_commands(answers: Mapping[str, Callable[[], Awaitable[str] | str]]) -> None:
+    """The ``--serve`` side of :class:`ServeChild`: answer each command read on stdin
+    with the one line its function returns, until ``quit`` or the end of stdin."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while (line := (await reader.readline()).decode().strip()) and line != "quit":
+        answer_of = answers.get(line)
+        if answer_of is None:
+            print(f"error unknown command {line!r}", flush=True)
+            continue
+        answer = answer_of()
+        print(await answer if inspect.isawaitable(answer) else answer, flush=True)

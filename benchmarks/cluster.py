@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common and server_load
-from _common import ServeChild, result_line
+from _common import ServeChild, result_line, serve_commands
 from lwm2m.coap import Endpoint
 from lwm2m.server import Notification, Registered, Server, ServerEvent
 from server_load import PARAMS, RESOURCE, SimClient, timed
@@ -180,18 +180,17 @@ async def serve_child(store_url: str, node_id: str) -> None:
     await runner.setup()
     await web.TCPSite(runner, HOST, 0).start()
     print(f"port {server.coap_address[1]} {runner.addresses[0][1]}", flush=True)
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     drains: list[asyncio.Task[None]] = []
-    while line := (await reader.readline()).decode().strip():
-        if line == "observe":
-            ok = await _observe_owned(server, drains)
-            print(f"observed {ok}", flush=True)
-        elif line == "count":
-            print(f"count {counts.registered} {counts.notifications}", flush=True)
-        elif line == "quit":
-            break
+
+    async def observe() -> str:
+        return f"observed {await _observe_owned(server, drains)}"
+
+    await serve_commands(
+        {
+            "observe": observe,
+            "count": lambda: f"count {counts.registered} {counts.notifications}",
+        }
+    )
     for task in drains:
         task.cancel()
     await runner.cleanup()

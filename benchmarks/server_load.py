@@ -45,7 +45,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared _common module
-from _common import ServeChild, result_line
+from _common import ServeChild, result_line, serve_commands
 from lwm2m.coap import Code, Endpoint, Message
 from lwm2m.coap.layer import TransmissionParams
 from lwm2m.server import Notification, Registered, Server, ServerEvent, Updated
@@ -119,20 +119,20 @@ async def serve_child(window: int) -> None:
     server.on_event(counts)
     await server.start()
     print(f"port {server.coap_address[1]}", flush=True)
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     drains: list[asyncio.Task[None]] = []
-    while line := (await reader.readline()).decode().strip():
-        if line == "observe":
-            ok, drains = await _observe_all(server, window)
-            print(f"observed {ok}", flush=True)
-        elif line == "count":
-            print(f"count {counts.registered} {counts.updated} {counts.notifications}", flush=True)
-        elif line == "rss":
-            print(f"rss {_rss_mb():.1f}", flush=True)
-        elif line == "quit":
-            break
+
+    async def observe() -> str:
+        nonlocal drains
+        ok, drains = await _observe_all(server, window)
+        return f"observed {ok}"
+
+    await serve_commands(
+        {
+            "observe": observe,
+            "count": lambda: f"count {counts.registered} {counts.updated} {counts.notifications}",
+            "rss": lambda: f"rss {_rss_mb():.1f}",
+        }
+    )
     for task in drains:
         task.cancel()
     await server.stop()
