@@ -30,15 +30,22 @@ BOUND = 60.0
 FAILURES = (RdEvent.REG_UPDATE_FAILURE, RdEvent.REGISTRATION_FAILURE, RdEvent.NETWORK_ERROR)
 
 
+def logged_device(uri: str) -> tuple[Client, list[tuple[float, Event]]]:
+    """A client with the default retry policy and transmission parameters, and the log of
+    its events with their times."""
+    client = Client(EP)
+    client.add_server(uri, short_server_id=101, lifetime=300)
+    Device(client.store, manufacturer="Acme", model="M1", serial="SN-1", firmware_version="1.0")
+    log: list[tuple[float, Event]] = []
+    client.on_event(lambda event: log.append((time.monotonic(), event)))
+    return client, log
+
+
 async def scenario(downtime: float) -> None:
     server = Server(HOST, 0)
     await server.start()
     port = server.coap_address[1]
-    client = Client(EP)  # default retry policy and transmission parameters
-    client.add_server(f"coap://{HOST}:{port}", short_server_id=101, lifetime=300)
-    Device(client.store, manufacturer="Acme", model="M1", serial="SN-1", firmware_version="1.0")
-    log: list[tuple[float, Event]] = []
-    client.on_event(lambda event: log.append((time.monotonic(), event)))
+    client, log = logged_device(f"coap://{HOST}:{port}")
     try:
         await client.start()
         await client.wait_for(RdEvent.REGISTRATION_COMPLETE, timeout=10)
@@ -91,11 +98,7 @@ async def test_server_silent_two_minutes(make_relay: RelayFactory) -> None:
     server = Server(HOST, 0)
     await server.start()
     relay, front = await make_relay(server.coap_address)
-    client = Client(EP)  # default retry policy and transmission parameters
-    client.add_server(f"coap://{front[0]}:{front[1]}", short_server_id=101, lifetime=300)
-    Device(client.store, manufacturer="Acme", model="M1", serial="SN-1", firmware_version="1.0")
-    log: list[tuple[float, Event]] = []
-    client.on_event(lambda event: log.append((time.monotonic(), event)))
+    client, log = logged_device(f"coap://{front[0]}:{front[1]}")
     try:
         await client.start()
         await client.wait_for(RdEvent.REGISTRATION_COMPLETE, timeout=10)
